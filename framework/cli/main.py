@@ -1,0 +1,112 @@
+"""Entry point of the ``mesos-adapter`` command.
+
+Global flags override the environment and the config file (see
+framework/settings.py). Errors a user can fix (unknown flag, bad setting, bad
+spec) print one line naming the source and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from framework import __version__
+from framework.cli import config as config_cmd
+from framework.cli import dev as dev_cmd
+from framework.cli.common import CliState, not_available
+from framework.errors import InputError
+from framework.settings import parse_set_flags
+
+PROG = "mesos-adapter"
+
+
+@click.group(
+    name=PROG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "A control plane for mixed work on Apache Mesos: batch and Spark jobs, "
+        "Marathon services with canaries, Consul discovery."
+    ),
+)
+@click.version_option(__version__, "--version", prog_name=PROG)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file [default: ~/.config/mesos-adapter/config.toml].",
+)
+@click.option(
+    "--mesos-master", help="Mesos master host:port or zk://... [MESOS_MASTER]"
+)
+@click.option("--marathon-url", help="Marathon URL(s), comma-separated [MARATHON_URL]")
+@click.option("--consul-addr", help="Consul agent host:port [CONSUL_HTTP_ADDR]")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+@click.option(
+    "--set",
+    "set_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set any setting (see 'config show'), e.g. --set scheduler.policy=spread.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    mesos_master: str | None,
+    marathon_url: str | None,
+    consul_addr: str | None,
+    log_level: str | None,
+    set_pairs: tuple[str, ...],
+) -> None:
+    ctx.obj = CliState(
+        flags={
+            **parse_set_flags(set_pairs),
+            "mesos.master": mesos_master,
+            "marathon.url": marathon_url,
+            "consul.addr": consul_addr,
+            "logging.level": log_level,
+        },
+        config_path=config_path,
+    )
+
+
+cli.add_command(dev_cmd.dev, "dev")
+cli.add_command(not_available("the batch job commands", 4), "jobs")
+cli.add_command(not_available("the batch scheduler service", 4), "scheduler")
+cli.add_command(not_available("the Marathon deployer", 5), "apps")
+cli.add_command(not_available("the Consul sync loop", 6), "sync")
+cli.add_command(config_cmd.config, "config")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of raising SystemExit."""
+    try:
+        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message())
+        return 2
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else PROG
+        click.echo(
+            f"{PROG}: error: {_one_line(exc.format_message())} "
+            f"(see '{command} --help')",
+            err=True,
+        )
+        return 2
+    except InputError as exc:
+        click.echo(f"{PROG}: error: {exc}", err=True)
+        return 2
+    except click.Abort:
+        click.echo(f"{PROG}: interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run() -> None:
+    sys.exit(main())
