@@ -48,9 +48,7 @@ pytest: install system-deps
 test: lint typecheck pytest
 
 demo: install
-	@echo "make demo arrives with the batch framework (issue 4); for now try:"
-	@echo "  $(BIN)/mesos-adapter --help"
-	@exit 2
+	$(BIN)/mesos-adapter dev demo
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -97,7 +97,11 @@ class SchedulerSettings:
     policy: str = "binpack"
     """Placement policy: ``binpack`` (utilization first) or ``spread``."""
     api_port: int = 8090
-    """Port of the scheduler's HTTP API on 127.0.0.1."""
+    """Port the scheduler's HTTP API listens on (127.0.0.1)."""
+    api_url: str = "http://127.0.0.1:8090"
+    """Where ``jobs`` commands reach the scheduler's HTTP API."""
+    teams_file: str | None = None
+    """TOML file of team weights and quotas (see docs); none = equal teams."""
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,7 @@ def validate_mesos_master(value: str, source: str) -> None:
     )
 
 
-def validate_marathon_url(value: str, source: str) -> None:
+def validate_urls(value: str, source: str) -> None:
     for url in value.split(","):
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", url.strip()):
             raise ConfigError(
@@ -405,11 +409,12 @@ def validate_port(value: int, source: str) -> None:
 _VALIDATORS: Mapping[str, Callable[[Any, str], None]] = {
     "mesos.master": validate_mesos_master,
     "mesos.failover_timeout": validate_positive,
-    "marathon.url": validate_marathon_url,
+    "marathon.url": validate_urls,
     "consul.addr": validate_consul_addr,
     "scheduler.policy": validate_policy,
     "scheduler.refuse_seconds": validate_positive,
     "scheduler.api_port": validate_port,
+    "scheduler.api_url": validate_urls,
     "sync.anti_entropy_seconds": validate_positive,
     "logging.level": validate_log_level,
 }

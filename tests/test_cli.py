@@ -12,7 +12,7 @@ import pytest
 from framework import __version__
 from framework.cli.main import main
 
-PLACEHOLDER_GROUPS = ["jobs", "scheduler", "apps", "sync"]
+PLACEHOLDER_GROUPS = ["apps", "sync"]
 
 
 def run_cli(

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use, when this machine lets us.
-# ZooKeeper (Debian package `zookeeper`: the server jars, no service started) is
+# ZooKeeper (Debian package `zookeeper`: jars and /usr/share/zookeeper/bin, no
+# service started; `zookeeperd` would start a system-wide server we do not want) is
 # the only one. Without root or apt-get, the tests that need it skip with a reason.
 set -euo pipefail
 
-if ls /usr/share/zookeeper/lib/*.jar >/dev/null 2>&1 || command -v zkServer.sh >/dev/null 2>&1; then
+if [ -x /usr/share/zookeeper/bin/zkServer.sh ] || command -v zkServer.sh >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,7 +1,160 @@
-"""``mesos-adapter dev``: the local cluster (being written; see issue #3)."""
+"""``mesos-adapter dev``: run the local cluster in the foreground.
+
+``dev mesos`` starts the local Mesos master and its agents; ``dev up`` does
+the same and will also start the local Marathon and Consul once they exist
+(their ports are accepted now and ignored with a note). Both run until Ctrl-C
+or SIGTERM, then stop every task they started.
+
+Agent attributes: ``--attribute NAME=V1[,V2...]`` (repeatable); agent ``i``
+gets ``V[i % n]``, ``{i}`` in a value is the agent index, numeric values are
+SCALAR attributes and others TEXT. ``--attribute rack=r1,r2`` alternates two
+racks.
+"""
 
 from __future__ import annotations
 
-from framework.cli.common import not_available
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-dev = not_available("the local cluster (dev up)", 3)
+import click
+
+from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.mesos_wire import parse_ranges
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_attribute(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise click.BadParameter(f"expected NAME=VALUE[,VALUE...], got {value!r}")
+        out.append((name, rest))
+    return out
+
+
+def _check_ports(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_ranges(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected BEGIN-END[,BEGIN-END...]: {exc}") from exc
+    return value
+
+
+def _mesos_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--mesos-port", default=5050, show_default=True, help="Master port."
+        ),
+        click.option(
+            "--agents", default=2, show_default=True, help="Number of agents."
+        ),
+        click.option("--agent-cpus", default=4.0, show_default=True),
+        click.option("--agent-mem", default=8192.0, show_default=True, help="MB."),
+        click.option("--agent-disk", default=65536.0, show_default=True, help="MB."),
+        click.option(
+            "--agent-ports",
+            default="31000-32000",
+            show_default=True,
+            callback=_check_ports,
+        ),
+        click.option(
+            "--attribute",
+            "attributes",
+            multiple=True,
+            callback=_parse_attribute,
+            help="NAME=V1[,V2...]; agent i gets V[i % n]. Repeatable.",
+        ),
+        click.option(
+            "--simulated",
+            is_flag=True,
+            help="Tasks only take time (label local.duration); no processes.",
+        ),
+        click.option(
+            "--work-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Agents' work directory [default: a temporary one, removed at exit].",
+        ),
+        click.option(
+            "--zk", help="Register the master in ZooKeeper: zk://host:port/path."
+        ),
+        click.option(
+            "--allocation-interval", default=1.0, show_default=True, help="s."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(
+    name="dev", help="Run the local cluster (Mesos stand-in) in the foreground."
+)
+def dev() -> None:
+    pass
+
+
+@dev.command(name="mesos", help="Run the local Mesos master and agents until Ctrl-C.")
+@_mesos_options
+def mesos(**options: Any) -> None:
+    _serve(_config(options))
+
+
+@dev.command(name="up", help="Run the whole local cluster until Ctrl-C.")
+@_mesos_options
+@click.option("--marathon-port", default=8080, show_default=True)
+@click.option("--consul-port", default=8500, show_default=True)
+def up(marathon_port: int, consul_port: int, **options: Any) -> None:
+    click.echo(
+        f"note: the local Marathon (:{marathon_port}) and Consul (:{consul_port}) "
+        "are not part of the local cluster yet; starting Mesos only."
+    )
+    _serve(_config(options))
+
+
+def _config(options: dict[str, Any]) -> ClusterConfig:
+    return ClusterConfig(
+        port=options["mesos_port"],
+        agents=options["agents"],
+        agent_cpus=options["agent_cpus"],
+        agent_mem=options["agent_mem"],
+        agent_disk=options["agent_disk"],
+        agent_ports=options["agent_ports"],
+        attributes=options["attributes"],
+        simulated=options["simulated"],
+        work_dir=options["work_dir"],
+        zk=options["zk"],
+        allocation_interval=options["allocation_interval"],
+    )
+
+
+def _serve(config: ClusterConfig) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+        )
+    asyncio.run(_main(config))
+
+
+async def _main(config: ClusterConfig) -> None:
+    cluster = LocalCluster(config)
+    try:
+        port = await cluster.astart()
+    except OSError as exc:
+        await cluster.astop()
+        raise click.ClickException(f"cannot start the local master: {exc}") from exc
+    host = config.host
+    click.echo(f"Mesos master  http://{host}:{port}  (state: /master/state)")
+    if config.zk:
+        click.echo(f"ZooKeeper     {config.zk}")
+    click.echo(f"Agents        {config.agents} x {config.agent_cpus:g} cpus")
+    click.echo(f"Work dir      {cluster.work_dir}")
+    click.echo(f"export MESOS_MASTER={config.zk or f'{host}:{port}'}")
+    click.echo("Ctrl-C stops the cluster and every task it started.")
+    await cluster.run_forever()

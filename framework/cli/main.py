@@ -14,7 +14,10 @@ import click
 
 from framework import __version__
 from framework.cli import config as config_cmd
+from framework.cli import demo as demo_cmd
 from framework.cli import dev as dev_cmd
+from framework.cli import dev_consul as dev_consul_cmd
+from framework.cli import jobs as jobs_cmd
 from framework.cli.common import CliState, not_available
 from framework.errors import InputError
 from framework.settings import parse_set_flags
@@ -73,8 +76,10 @@ def cli(
 
 
 cli.add_command(dev_cmd.dev, "dev")
-cli.add_command(not_available("the batch job commands", 4), "jobs")
-cli.add_command(not_available("the batch scheduler service", 4), "scheduler")
+dev_cmd.dev.add_command(demo_cmd.demo, "demo")
+dev_cmd.dev.add_command(dev_consul_cmd.consul, "consul")
+cli.add_command(jobs_cmd.jobs, "jobs")
+cli.add_command(jobs_cmd.scheduler, "scheduler")
 cli.add_command(not_available("the Marathon deployer", 5), "apps")
 cli.add_command(not_available("the Consul sync loop", 6), "sync")
 cli.add_command(config_cmd.config, "config")
