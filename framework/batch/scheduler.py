@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from framework.batch import core, placement
+from framework.batch import core, placement, taskinfo
 from framework.batch.constraints import AgentInfo
 from framework.batch.resources import Resources
 from framework.batch.spec import JobSpec
@@ -325,7 +325,7 @@ def agents_from_operator(
             "resources": agent.get("total_resources", info.get("resources", [])),
             "attributes": info.get("attributes", []),
         }
-        offer = core.to_offer(raw)
+        offer = taskinfo.to_offer(raw)
         out[agent_id] = (offer.agent, offer.free())
     return out
 

@@ -1,9 +1,9 @@
 """``mesos-adapter dev``: run the local cluster in the foreground.
 
-``dev mesos`` starts the local Mesos master and its agents; ``dev up`` does
-the same and will also start the local Marathon and Consul once they exist
-(their ports are accepted now and ignored with a note). Both run until Ctrl-C
-or SIGTERM, then stop every task they started.
+``dev mesos`` starts the local Mesos master and its agents; ``dev up`` also
+starts the local Consul (ephemeral, like ``consul agent -dev``) and will start
+the local Marathon once it exists (its port is accepted now, with a note).
+Both run until Ctrl-C or SIGTERM, then stop every task they started.
 
 Agent attributes: ``--attribute NAME=V1[,V2...]`` (repeatable); agent ``i``
 gets ``V[i % n]``, ``{i}`` in a value is the agent index, numeric values are
@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.consul import LocalConsul
 from framework.local.mesos_wire import parse_ranges
 
 logger = logging.getLogger(__name__)
@@ -111,11 +112,12 @@ def mesos(**options: Any) -> None:
 @click.option("--marathon-port", default=8080, show_default=True)
 @click.option("--consul-port", default=8500, show_default=True)
 def up(marathon_port: int, consul_port: int, **options: Any) -> None:
+    # TODO(issue 5): start the local Marathon here once it lands.
     click.echo(
-        f"note: the local Marathon (:{marathon_port}) and Consul (:{consul_port}) "
-        "are not part of the local cluster yet; starting Mesos only."
+        f"note: the local Marathon (:{marathon_port}) is not part of the local "
+        "cluster yet; starting Mesos and Consul."
     )
-    _serve(_config(options))
+    _serve(_config(options), consul_port=consul_port)
 
 
 def _config(options: dict[str, Any]) -> ClusterConfig:
@@ -134,27 +136,51 @@ def _config(options: dict[str, Any]) -> ClusterConfig:
     )
 
 
-def _serve(config: ClusterConfig) -> None:
+def _serve(config: ClusterConfig, *, consul_port: int | None = None) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
         )
-    asyncio.run(_main(config))
+    asyncio.run(_main(config, consul_port))
 
 
-async def _main(config: ClusterConfig) -> None:
+async def _main(config: ClusterConfig, consul_port: int | None) -> None:
     cluster = LocalCluster(config)
     try:
         port = await cluster.astart()
     except OSError as exc:
         await cluster.astop()
         raise click.ClickException(f"cannot start the local master: {exc}") from exc
+    consul = await _start_consul(cluster, consul_port)
     host = config.host
     click.echo(f"Mesos master  http://{host}:{port}  (state: /master/state)")
+    if consul is not None:
+        click.echo(f"Consul        http://{consul.address}  (datacenter dc1)")
     if config.zk:
         click.echo(f"ZooKeeper     {config.zk}")
     click.echo(f"Agents        {config.agents} x {config.agent_cpus:g} cpus")
     click.echo(f"Work dir      {cluster.work_dir}")
     click.echo(f"export MESOS_MASTER={config.zk or f'{host}:{port}'}")
-    click.echo("Ctrl-C stops the cluster and every task it started.")
-    await cluster.run_forever()
+    if consul is not None:
+        click.echo(f"export CONSUL_HTTP_ADDR={consul.address}")
+    click.echo("Ctrl-C stops the cluster and every task it started.", nl=True)
+    try:
+        await cluster.run_forever()
+    finally:
+        if consul is not None:
+            await consul.stop()
+
+
+async def _start_consul(
+    cluster: LocalCluster, consul_port: int | None
+) -> LocalConsul | None:
+    """The ephemeral local Consul of ``dev up`` (state dropped at exit, like -dev)."""
+    if consul_port is None:
+        return None
+    consul = LocalConsul(port=consul_port)
+    try:
+        await consul.start()
+    except OSError as exc:
+        await cluster.astop()
+        raise click.ClickException(f"cannot start the local Consul: {exc}") from exc
+    return consul

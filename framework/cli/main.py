@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 2
+    except click.ClickException as exc:
+        click.echo(f"{PROG}: error: {_one_line(exc.format_message())}", err=True)
+        return exc.exit_code
     except InputError as exc:
         click.echo(f"{PROG}: error: {exc}", err=True)
         return 2

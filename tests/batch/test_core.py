@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from framework.batch import core, placement
+from framework.batch import core, placement, taskinfo
 from framework.batch.core import BatchCore, TeamPolicy
 from framework.batch.resources import Resources
 from framework.batch.spec import JobSpec, parse_job_spec
@@ -290,7 +290,7 @@ def test_recovery_keeps_finished_jobs_final(tmp_path: Path) -> None:
 
 
 def test_to_offer_reads_scalars_ports_and_attributes() -> None:
-    converted = core.to_offer(offer(7, cpus=2.5))
+    converted = taskinfo.to_offer(offer(7, cpus=2.5))
     assert converted.cpus == 2.5 and converted.port_ranges == ((31000, 31010),)
     assert converted.attributes == {"rack": "r1"}
     assert converted.free().ports == 11
