@@ -10,8 +10,10 @@ import pytest
 import requests
 
 from framework.cli.main import main
-from framework.local.cluster import LocalCluster
+from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.settings import load_settings
 from tests.batch.conftest import (
+    FAST_CLUSTER,
     InProcessScheduler,
     SubprocessScheduler,
     job_state,
@@ -273,3 +275,24 @@ def test_master_state_counts_running_tasks_as_used_and_offers_apart(
     assert 0 <= offered <= total - used
     requests.delete(f"{scheduler.url}/v1/jobs/holder", timeout=10)
     wait_final(scheduler.url, "holder")
+
+
+def test_jobs_stay_queued_while_the_master_is_down_then_run(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "MESOS_MASTER": f"127.0.0.1:{port}",
+        "MESOS_ADAPTER_SCHEDULER_STATE_PATH": str(tmp_path / "s.sqlite"),
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+    }
+    running = InProcessScheduler(load_settings(env=env).settings)
+    cluster = LocalCluster(ClusterConfig(**{**FAST_CLUSTER, "port": port}))  # type: ignore[arg-type]
+    try:
+        assert submit(running.url, spec("patient", "true")).status_code == 201
+        why = requests.get(f"{running.url}/v1/jobs/patient/why", timeout=5).json()
+        assert why["state"] == "PENDING" and why["reasons"]
+
+        cluster.start_in_thread()
+        assert wait_final(running.url, "patient", timeout=90)["state"] == "SUCCEEDED"
+    finally:
+        running.stop()
+        cluster.stop()
