@@ -271,6 +271,8 @@ def _cluster(
     return None
 
 
+# TODO(group_by): without a value, the groups are the values the caller knows
+# (offered and running agents); an idle rack that sends no offer is not a group.
 def _group_by(
     c: Constraint, value: str, counts: Counter[str], groups: int
 ) -> str | None:

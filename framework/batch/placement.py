@@ -18,9 +18,11 @@ Invariants of every plan (``verify_plan`` checks them; property tests too):
 * a team never goes past its quota, counting its usage and this plan.
 
 How offers are searched (so that 10,000 offers x 100,000 tasks stays fast):
-offers are split into buckets by whole free GPUs, and each bucket is kept
-sorted by the policy's ``rank``. A policy also gives, per task, the ``window``
-of ranks where a fitting offer can be; the planner bisects to the window and
+offers are split into buckets by whole free GPUs and by the power-of-two
+class of their free cpus and mem, and each bucket is kept sorted by the
+policy's ``rank``; a task looks only in buckets that can hold its size. A
+policy also gives, per task, the ``window`` of ranks where a fitting offer can
+be; the planner bisects to the window and
 tries offers in rank order. Results that cannot change within a plan are
 cached: static constraints per agent, "this job fits nowhere" per job (a job's
 later tasks are identical and resources only shrink), and "this shape fits
@@ -229,7 +231,7 @@ class PlannerConfig:
     refuse_seconds_idle: float = 120.0
     #: Full "best offer seen" diagnosis costs a pass over all offers; only this
     #: many failing jobs per plan get one, the others a short reason.
-    max_diagnosed_jobs: int = 50
+    max_diagnosed_jobs: int = 8
 
 
 # --- policies ----------------------------------------------------------------
@@ -345,7 +347,7 @@ class _Slot:
             self.nports = sum(e - b + 1 for b, e in self.ranges)
         self.launches: list[Launch] = []
         self.rank = 0.0
-        self.bucket = self.gpus // 1000
+        self.bucket = _bucket_key(self.cpus, self.mem, self.gpus)
         self._agent: AgentInfo | None = None
 
     @property
@@ -441,9 +443,12 @@ class _Planner:
         self.policy = policy
         self.config = config
         self.running = running
+        # TODO(offers): two offers from one agent stay two slots; Mesos lets an
+        # ACCEPT combine them, so a task needing their sum waits a cycle.
         self.slots = [_Slot(offer, seq) for seq, offer in enumerate(offers)]
         self.scale = _scale(self.slots)
         self.buckets = _buckets(self.slots, policy, self.scale)
+        self.eligible: dict[Vector, list[list[_Bucket]]] = {}
         self.needs: dict[Resources, _Need] = {}
         self.static_cache: dict[tuple[Constraint, ...], dict[int, str | None]] = {}
         self.job_placements: dict[JobId, JobPlacements] = {}
@@ -453,8 +458,12 @@ class _Planner:
         self.diagnosed = 0
 
     def _file(self, slot: _Slot) -> None:
-        slot.bucket = slot.gpus // 1000
-        self.buckets.setdefault(slot.bucket, _Bucket()).insert(slot)
+        slot.bucket = _bucket_key(slot.cpus, slot.mem, slot.gpus)
+        bucket = self.buckets.get(slot.bucket)
+        if bucket is None:
+            bucket = self.buckets[slot.bucket] = _Bucket()
+            self.eligible.clear()
+        bucket.insert(slot)
 
     def need(self, resources: Resources) -> _Need:
         """The request's shape in thousandths with its rank window (cached)."""
@@ -478,7 +487,7 @@ class _Planner:
         placed = self._placements(request.job_id, dynamic) if dynamic else None
         counts = self._job_agents(request.job_id)
         result = _Search()
-        for group in self._bucket_groups(need.gpus):
+        for group in self._bucket_groups(need):
             best: tuple[int, float, _Slot] | None = None
             for bucket in group:
                 best = self._search_bucket(
@@ -493,12 +502,19 @@ class _Planner:
     def _spreading(self) -> bool:
         return self.policy.prefer_fewest_job_tasks
 
-    def _bucket_groups(self, gpus: int) -> list[list[_Bucket]]:
-        """Buckets to try, in groups: GPU-less offers first for CPU-only tasks."""
-        keys = sorted(k for k in self.buckets if k * 1000 >= gpus)
-        if gpus == 0 and keys and keys[0] == 0:
-            return [[self.buckets[0]], [self.buckets[k] for k in keys[1:]]]
-        return [[self.buckets[k] for k in keys]]
+    def _bucket_groups(self, need: _Need) -> list[list[_Bucket]]:
+        """Buckets that can hold ``need``, in groups tried one after the other.
+
+        CPU-only tasks try offers without free GPUs first. Cached per shape
+        until a new bucket appears.
+        """
+        groups = self.eligible.get(need.vector)
+        if groups is None:
+            keys = [k for k in self.buckets if _may_hold(k, need)]
+            first = [self.buckets[k] for k in keys if need.gpus or k[0] == 0]
+            rest = [self.buckets[k] for k in keys if not need.gpus and k[0] > 0]
+            groups = self.eligible[need.vector] = [g for g in (first, rest) if g]
+        return groups
 
     def _search_bucket(
         self,
@@ -513,6 +529,8 @@ class _Planner:
     ) -> tuple[int, float, _Slot] | None:
         """Update ``best`` (tasks of the job on the agent, rank, slot)."""
         cache = self._static_cache(static) if static else None
+        # TODO(index): offers short only on disk or ports are still scanned;
+        # buckets class cpus, mem and gpus only.
         for slot in bucket.between(need.lo, need.hi):
             # Past the best so far (from another bucket) nothing can beat it.
             if best is not None and best[0] == 0 and slot.rank > best[1]:
@@ -629,7 +647,7 @@ class _Planner:
         if self.diagnosed >= self.config.max_diagnosed_jobs:
             # TODO(cost): past the limit the reason names no best offer; a
             # per-bucket max-free index would make every diagnosis cheap.
-            return NoFit(_shortest_globally(self.slots, need), request.resources)
+            return NoFit(_beyond_every_offer(self.scale, need), request.resources)
         self.diagnosed += 1
         best: tuple[float, str, _Slot] | None = None
         for slot in self.slots:
@@ -669,11 +687,36 @@ def _scale(slots: Sequence[_Slot]) -> Vector:
     )
 
 
+_CPU_UNIT = 500  # thousandths of a cpu: classes [0, .5), [.5, 1), [1, 2), ...
+_MEM_UNIT = 256_000  # thousandths of a MB: classes [0, 256), [256, 512), ...
+
+BucketKey = tuple[int, int, int]
+
+
+def _bucket_key(cpus: int, mem: int, gpus: int) -> BucketKey:
+    """(whole free GPUs, cpus class, mem class); classes are powers of two."""
+    return (
+        gpus // 1000,
+        (cpus // _CPU_UNIT).bit_length(),
+        (mem // _MEM_UNIT).bit_length(),
+    )
+
+
+def _may_hold(key: BucketKey, need: _Need) -> bool:
+    """Whether a slot in bucket ``key`` can have room for ``need``."""
+    gpus, cpu_class, mem_class = key
+    return (
+        gpus * 1000 + 999 >= need.gpus
+        and _CPU_UNIT << cpu_class > need.cpus
+        and _MEM_UNIT << mem_class > need.mem
+    )
+
+
 def _buckets(
     slots: Sequence[_Slot], policy: PlacementPolicy, scale: Vector
-) -> dict[int, _Bucket]:
-    """Slots ranked by ``policy`` and filed by whole free GPUs, sorted once."""
-    grouped: dict[int, list[_Slot]] = {}
+) -> dict[BucketKey, _Bucket]:
+    """Slots ranked by ``policy``, filed by bucket key and sorted once."""
+    grouped: dict[BucketKey, list[_Slot]] = {}
     for slot in slots:
         slot.rank = policy.rank((slot.cpus, slot.mem, slot.disk, slot.gpus), scale)
         grouped.setdefault(slot.bucket, []).append(slot)
@@ -688,22 +731,28 @@ def _buckets(
 
 def _shortfall(slot: _Slot, need: _Need, scale: Vector) -> tuple[float, str]:
     """How far ``slot`` is from fitting (normalised) and its shortest resource."""
-    gaps = [
-        (max(0, n - f) / s, name)
-        for n, f, s, name in zip(
-            need.vector, slot.vector(), scale, SCALARS, strict=True
-        )
-    ]
-    if need.ports > slot.nports:
-        gaps.append(((need.ports - slot.nports) / max(1, need.ports), "ports"))
+    gaps = (
+        (need.cpus - slot.cpus) / scale[0],
+        (need.mem - slot.mem) / scale[1],
+        (need.disk - slot.disk) / scale[2],
+        (need.gpus - slot.gpus) / scale[3],
+        (need.ports - slot.nports) / max(1, need.ports),
+    )
     worst = max(gaps)
-    return sum(gap for gap, _ in gaps), worst[1] if worst[0] > 0 else "room"
+    if worst <= 0:
+        return 0.0, "room"
+    total = sum(gap for gap in gaps if gap > 0)
+    return total, (*SCALARS, "ports")[gaps.index(worst)]
 
 
-def _shortest_globally(slots: Sequence[_Slot], need: _Need) -> str:
-    """The first resource no single offer has enough of, else ``room``."""
+def _beyond_every_offer(largest: Vector, need: _Need) -> str:
+    """The first resource ``need`` has more of than the plan's largest offer.
+
+    ``largest`` is taken before any placement, so this is exact for "no offer
+    is big enough" and says ``room`` when offers were big enough but taken.
+    """
     for i, name in enumerate(SCALARS):
-        if all(slot.vector()[i] < need.vector[i] for slot in slots):
+        if need.vector[i] > largest[i]:
             return name
     return "room"
 

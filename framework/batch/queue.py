@@ -64,9 +64,13 @@ def order_pending(
     """
     weights = weights or {}
     per_team = _sorted_per_team(pending)
-    used = {team: usage_by_team.get(team, Resources()) for team in per_team}
+    totals = [cluster_totals.get(n) for n in SCALARS]
+    used = {
+        team: [usage_by_team.get(team, Resources()).get(n) for n in SCALARS]
+        for team in per_team
+    }
     heap = [
-        _entry(team, tasks[0], used[team], cluster_totals, weights)
+        _entry(team, tasks[0], used[team], totals, weights)
         for team, tasks in per_team.items()
     ]
     heapq.heapify(heap)
@@ -81,10 +85,14 @@ def order_pending(
 
         # Charge it, then requeue the team with its new share and next task.
         heads[team] += 1
-        used[team] = used[team] + task.resources
+        r, team_used = task.resources, used[team]
+        team_used[0] += r.cpus
+        team_used[1] += r.mem
+        team_used[2] += r.disk
+        team_used[3] += r.gpus
         if heads[team] < len(tasks):
             nxt = tasks[heads[team]]
-            heapq.heappush(heap, _entry(team, nxt, used[team], cluster_totals, weights))
+            heapq.heappush(heap, _entry(team, nxt, team_used, totals, weights))
     return ordered
 
 
@@ -100,15 +108,17 @@ def _sorted_per_team(pending: Sequence[Q]) -> dict[TeamName, list[Q]]:
 def _entry(
     team: TeamName,
     head: Queued,
-    used: Resources,
-    totals: Resources,
+    used: list[float],
+    totals: list[float],
     weights: Mapping[TeamName, float],
 ) -> tuple[float, int, float, TaskId, TeamName]:
     weight = weights.get(team, 1.0)
     if weight <= 0:
         raise ValueError(f"team {team} has weight {weight}; weights must be > 0")
-    share = dominant_share(used, totals) / weight
-    return (share, -head.priority, head.submitted_at, head.task_id, team)
+    share = max(
+        (u / t for u, t in zip(used, totals, strict=True) if t > 0), default=0.0
+    )
+    return (share / weight, -head.priority, head.submitted_at, head.task_id, team)
 
 
 def fits_anywhere(
@@ -121,6 +131,8 @@ def fits_anywhere(
     resource and the largest agent for it, e.g. ``resources.cpus: a task needs
     64 cpus but the largest agent, node-3, has 32 cpus``.
     """
+    # TODO(constraints): static constraints (IS, LIKE) could rule agents out
+    # here too; callers pass resources only for now.
     need = spec.task_resources()
     if any(not need.shortfalls(total) for total in agents_max_resources.values()):
         return None
