@@ -113,6 +113,16 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    ca_cert: str | None = None
+    """CA bundle (PEM) that signs the https:// Marathon and Consul endpoints.
+
+    pymesos 0.3.15 speaks plain HTTP only, so the Mesos scheduler API must be
+    reachable without TLS; see docs/ARCHITECTURE.md.
+    """
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     """Root log level: DEBUG, INFO, WARNING or ERROR."""
@@ -125,6 +135,7 @@ class Settings:
     consul: ConsulSettings = field(default_factory=ConsulSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 
@@ -168,6 +179,7 @@ DEDICATED_FLAGS: Mapping[str, str] = {
     "marathon.url": "--marathon-url",
     "consul.addr": "--consul-addr",
     "logging.level": "--log-level",
+    "tls.ca_cert": "--ca-cert",
 }
 
 
@@ -396,6 +408,12 @@ def validate_log_level(value: str, source: str) -> None:
         )
 
 
+def validate_readable_file(value: str, source: str) -> None:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(source, f"no such file: {value!r}; give a PEM CA bundle")
+
+
 def validate_positive(value: float, source: str) -> None:
     if value <= 0:
         raise ConfigError(source, f"expected a number above 0, got {value!r}")
@@ -417,4 +435,5 @@ _VALIDATORS: Mapping[str, Callable[[Any, str], None]] = {
     "scheduler.api_url": validate_urls,
     "sync.anti_entropy_seconds": validate_positive,
     "logging.level": validate_log_level,
+    "tls.ca_cert": validate_readable_file,
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from framework.clients import consul as consul_client
@@ -41,3 +43,17 @@ def test_marathon_client_tries_every_url_in_order_with_basic_auth() -> None:
     client = marathon_client.new_client(settings)
     assert client.servers == ["http://m1:8080", "http://m2:8080"]
     assert client.auth == ("ops", "pw")
+
+
+def test_ca_cert_is_used_to_verify_marathon_and_consul(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    marathon = marathon_client.new_client(
+        MarathonSettings(url="https://m:8443"), ca_cert=str(bundle)
+    )
+    assert marathon.verify == str(bundle)
+    consul = consul_client.new_client(
+        ConsulSettings(addr="https://c:8501"), ca_cert=str(bundle)
+    )
+    assert consul.http.verify == str(bundle)
+    assert marathon_client.new_client(MarathonSettings()).verify is True

@@ -136,3 +136,14 @@ def test_set_flags_accept_known_keys_only() -> None:
         parse_set_flags(["scheduler.polcy=spread"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_set_flags(["scheduler.policy"])
+
+
+def test_ca_cert_must_be_an_existing_file(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("pem")
+    loaded = load_settings(flags={"tls.ca_cert": str(bundle)}, env={})
+    assert loaded.settings.tls.ca_cert == str(bundle)
+    assert loaded.sources["tls.ca_cert"] == "--ca-cert"
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"MESOS_ADAPTER_TLS_CA_CERT": str(tmp_path / "nope.pem")})
+    assert err.value.source == "MESOS_ADAPTER_TLS_CA_CERT"

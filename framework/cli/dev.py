@@ -40,6 +40,18 @@ def _parse_attribute(
     return out
 
 
+def _parse_credential(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        principal, sep, secret = value.partition(":")
+        if not sep or not principal or not secret:
+            raise click.BadParameter("expected PRINCIPAL:SECRET")
+        out.append((principal, secret))
+    return out
+
+
 def _check_ports(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         parse_ranges(value)
@@ -88,6 +100,14 @@ def _mesos_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--allocation-interval", default=1.0, show_default=True, help="s."
         ),
+        click.option(
+            "--credential",
+            "credentials",
+            multiple=True,
+            callback=_parse_credential,
+            metavar="PRINCIPAL:SECRET",
+            help="Require framework HTTP basic auth with these. Repeatable.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -133,6 +153,7 @@ def _config(options: dict[str, Any]) -> ClusterConfig:
         work_dir=options["work_dir"],
         zk=options["zk"],
         allocation_interval=options["allocation_interval"],
+        credentials=options["credentials"],
     )
 
 

@@ -47,6 +47,9 @@ PROG = "mesos-adapter"
 @click.option("--consul-addr", help="Consul agent host:port [CONSUL_HTTP_ADDR]")
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
 @click.option(
+    "--ca-cert", help="CA bundle for https Marathon/Consul [MESOS_ADAPTER_TLS_CA_CERT]"
+)
+@click.option(
     "--set",
     "set_pairs",
     multiple=True,
@@ -61,6 +64,7 @@ def cli(
     marathon_url: str | None,
     consul_addr: str | None,
     log_level: str | None,
+    ca_cert: str | None,
     set_pairs: tuple[str, ...],
 ) -> None:
     ctx.obj = CliState(
@@ -70,6 +74,7 @@ def cli(
             "marathon.url": marathon_url,
             "consul.addr": consul_addr,
             "logging.level": log_level,
+            "tls.ca_cert": ca_cert,
         },
         config_path=config_path,
     )

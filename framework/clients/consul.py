@@ -24,8 +24,13 @@ def split_addr(addr: str) -> tuple[str, str, int]:
     return scheme, host, int(port)
 
 
-def new_client(settings: ConsulSettings, *, timeout: float = 10.0) -> Any:
-    """A ``consul.Consul`` for ``settings.addr`` with the ACL token, if any."""
+def new_client(
+    settings: ConsulSettings, *, timeout: float = 10.0, ca_cert: str | None = None
+) -> Any:
+    """A ``consul.Consul`` for ``settings.addr`` with the ACL token, if any.
+
+    ``ca_cert`` (``--ca-cert``) verifies an https:// Consul against that bundle.
+    """
     scheme, host, port = split_addr(settings.addr)
     token = settings.token.reveal() if settings.token else None
     return consul.Consul(
@@ -35,4 +40,5 @@ def new_client(settings: ConsulSettings, *, timeout: float = 10.0) -> Any:
         token=token,
         dc=settings.datacenter,
         connections_timeout=timeout,
+        verify=ca_cert if ca_cert else True,
     )

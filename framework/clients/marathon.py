@@ -13,8 +13,13 @@ from framework.clients.marathon_compat import marathon
 from framework.settings import MarathonSettings
 
 
-def new_client(settings: MarathonSettings, *, timeout: float = 10.0) -> Any:
-    """A ``marathon.MarathonClient`` for every URL in ``settings.url``."""
+def new_client(
+    settings: MarathonSettings, *, timeout: float = 10.0, ca_cert: str | None = None
+) -> Any:
+    """A ``marathon.MarathonClient`` for every URL in ``settings.url``.
+
+    ``ca_cert`` (``--ca-cert``) verifies https:// Marathons against that bundle.
+    """
     servers = [url.strip() for url in settings.url.split(",") if url.strip()]
     password = settings.password.reveal() if settings.password else None
     return marathon.MarathonClient(
@@ -22,4 +27,5 @@ def new_client(settings: MarathonSettings, *, timeout: float = 10.0) -> Any:
         username=settings.username,
         password=password,
         timeout=timeout,
+        verify=ca_cert if ca_cert else True,
     )

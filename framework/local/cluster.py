@@ -61,6 +61,7 @@ class ClusterConfig:
     update_backoff: float = 10.0
     tick_interval: float = 0.1
     default_kill_grace: float = 3.0
+    credentials: Sequence[tuple[str, str]] = ()  # (principal, secret) pairs
     backend_factory: Callable[[], ExecutorBackend] | None = field(
         default=None, compare=False
     )
@@ -98,6 +99,7 @@ class LocalCluster:
                 default_kill_grace=config.default_kill_grace,
                 work_dir=self.work_dir,
                 zk=config.zk,
+                credentials=tuple(config.credentials),
             )
         )
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -22,6 +22,8 @@ Local extensions (not Mesos): ``POST /local/v1/agents/{id}/remove`` and
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -89,6 +91,9 @@ class MasterSettings:
     default_kill_grace: float = 3.0
     work_dir: Path | None = None
     zk: str | None = None
+    # principal -> secret; when set, the scheduler API demands HTTP basic auth
+    # (Mesos's --authenticate_http_frameworks with the basic authenticator).
+    credentials: tuple[tuple[str, str], ...] = ()
 
 
 class _Stream:
@@ -378,10 +383,20 @@ class MesosMaster:
         return call
 
     async def _scheduler(self, request: web.Request) -> web.StreamResponse:
+        principal = self._authenticate(request)
+        if isinstance(principal, web.Response):
+            return principal
         call = await self._read_call(request)
         if isinstance(call, web.Response):
             return call
         if call["type"] == "SUBSCRIBE":
+            claimed = call["subscribe"]["framework_info"].get("principal")
+            if principal and claimed is not None and claimed != principal:
+                return _text(
+                    400,
+                    f"Authenticated principal '{principal}' does not match "
+                    f"principal '{claimed}' set in `FrameworkInfo`",
+                )
             if not _accepts_json(request):
                 return _text(406, f"Expecting 'Accept' to allow {JSON}")
             if "Mesos-Stream-Id" in request.headers:
@@ -409,6 +424,28 @@ class MesosMaster:
                 f"the stream ID currently associated with framework ID {fid}",
             )
         return self._dispatch(fid, call)
+
+    def _authenticate(self, request: web.Request) -> str | web.Response | None:
+        """The authenticated principal, a 401 response, or None when auth is off."""
+        if not self.settings.credentials:
+            return None
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        principal, _, secret = decoded.partition(":")
+        if scheme == "Basic" and (principal, secret) in self.settings.credentials:
+            return principal
+        logger.warning(
+            "refused an unauthenticated scheduler call from %s", request.remote
+        )
+        return web.Response(
+            status=401,
+            text="Unauthorized",
+            headers={"WWW-Authenticate": 'Basic realm="mesos"'},
+        )
 
     def _dispatch(self, fid: FrameworkId, call: JsonDict) -> web.Response:
         kind = call["type"]
