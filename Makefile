@@ -13,7 +13,7 @@ WHEELS := $(VENV)/wheels
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck pytest demo bench system-deps clean
+.PHONY: install test lint typecheck pytest demo bench system-deps check-vagrant clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mesos-adapter needs Python 3.11 or newer (set PYTHON=python3.11)"'
@@ -34,6 +34,10 @@ install: $(STAMP)
 # we are root on a Debian-like machine; otherwise those tests skip with the reason.
 system-deps:
 	@./tools/system-deps.sh
+
+# Static checks of vagrant/: shellcheck on the scripts, vagrant validate.
+check-vagrant: system-deps
+	@./tools/check-vagrant.sh
 
 lint: install
 	$(BIN)/ruff format --check .
