@@ -50,7 +50,8 @@ class Running:
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int | None = None) -> None:
-        self.driver.start()
+        # pymesos's start() blocks on an HTTP GET /version: keep it off the loop.
+        await asyncio.get_running_loop().run_in_executor(None, self.driver.start)
         self.ticker.start()
         self.runner = web.AppRunner(api.make_app(self.service))
         await self.runner.setup()

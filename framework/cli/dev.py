@@ -1,8 +1,8 @@
 """``mesos-adapter dev``: run the local cluster in the foreground.
 
 ``dev mesos`` starts the local Mesos master and its agents; ``dev up`` also
-starts the local Consul (ephemeral, like ``consul agent -dev``) and will start
-the local Marathon once it exists (its port is accepted now, with a note).
+starts the local Marathon (a framework of that master) and an ephemeral local
+Consul (like ``consul agent -dev``).
 Both run until Ctrl-C or SIGTERM, then stop every task they started.
 
 Agent attributes: ``--attribute NAME=V1[,V2...]`` (repeatable); agent ``i``
@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from framework import logs
 from framework.local.cluster import ClusterConfig, LocalCluster
 from framework.local.consul import LocalConsul
 from framework.local.mesos_wire import parse_ranges
@@ -132,12 +133,7 @@ def mesos(**options: Any) -> None:
 @click.option("--marathon-port", default=8080, show_default=True)
 @click.option("--consul-port", default=8500, show_default=True)
 def up(marathon_port: int, consul_port: int, **options: Any) -> None:
-    # TODO(issue 5): start the local Marathon here once it lands.
-    click.echo(
-        f"note: the local Marathon (:{marathon_port}) is not part of the local "
-        "cluster yet; starting Mesos and Consul."
-    )
-    _serve(_config(options), consul_port=consul_port)
+    _serve(_config(options), consul_port=consul_port, marathon_port=marathon_port)
 
 
 def _config(options: dict[str, Any]) -> ClusterConfig:
@@ -157,15 +153,19 @@ def _config(options: dict[str, Any]) -> ClusterConfig:
     )
 
 
-def _serve(config: ClusterConfig, *, consul_port: int | None = None) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
-        )
-    asyncio.run(_main(config, consul_port))
+def _serve(
+    config: ClusterConfig,
+    *,
+    consul_port: int | None = None,
+    marathon_port: int | None = None,
+) -> None:
+    logs.configure("INFO")
+    asyncio.run(_main(config, consul_port, marathon_port))
 
 
-async def _main(config: ClusterConfig, consul_port: int | None) -> None:
+async def _main(
+    config: ClusterConfig, consul_port: int | None, marathon_port: int | None
+) -> None:
     cluster = LocalCluster(config)
     try:
         port = await cluster.astart()
@@ -173,8 +173,29 @@ async def _main(config: ClusterConfig, consul_port: int | None) -> None:
         await cluster.astop()
         raise click.ClickException(f"cannot start the local master: {exc}") from exc
     consul = await _start_consul(cluster, consul_port)
+    marathon = await _start_marathon(cluster, consul, marathon_port)
+    _print_banner(config, cluster, port, consul, marathon)
+    try:
+        await cluster.run_forever()
+    finally:
+        # Marathon first: it is a framework of the (already stopped) master.
+        if marathon is not None:
+            await marathon.stop()
+        if consul is not None:
+            await consul.stop()
+
+
+def _print_banner(
+    config: ClusterConfig,
+    cluster: LocalCluster,
+    port: int,
+    consul: LocalConsul | None,
+    marathon: Any,
+) -> None:
     host = config.host
     click.echo(f"Mesos master  http://{host}:{port}  (state: /master/state)")
+    if marathon is not None:
+        click.echo(f"Marathon      {marathon.url}  (REST API v2)")
     if consul is not None:
         click.echo(f"Consul        http://{consul.address}  (datacenter dc1)")
     if config.zk:
@@ -182,14 +203,11 @@ async def _main(config: ClusterConfig, consul_port: int | None) -> None:
     click.echo(f"Agents        {config.agents} x {config.agent_cpus:g} cpus")
     click.echo(f"Work dir      {cluster.work_dir}")
     click.echo(f"export MESOS_MASTER={config.zk or f'{host}:{port}'}")
+    if marathon is not None:
+        click.echo(f"export MARATHON_URL={marathon.url}")
     if consul is not None:
         click.echo(f"export CONSUL_HTTP_ADDR={consul.address}")
-    click.echo("Ctrl-C stops the cluster and every task it started.", nl=True)
-    try:
-        await cluster.run_forever()
-    finally:
-        if consul is not None:
-            await consul.stop()
+    click.echo("Ctrl-C stops the cluster and every task it started.")
 
 
 async def _start_consul(
@@ -205,3 +223,23 @@ async def _start_consul(
         await cluster.astop()
         raise click.ClickException(f"cannot start the local Consul: {exc}") from exc
     return consul
+
+
+async def _start_marathon(
+    cluster: LocalCluster, consul: LocalConsul | None, marathon_port: int | None
+) -> Any:
+    """The local Marathon of ``dev up``, a framework of the local master."""
+    if marathon_port is None:
+        return None
+    # Imported here: importing pymesos installs a SIGINT handler.
+    from framework.local.marathon import LocalMarathon
+
+    marathon = LocalMarathon(master=cluster.address, port=marathon_port)
+    try:
+        await marathon.start()
+    except OSError as exc:
+        if consul is not None:
+            await consul.stop()
+        await cluster.astop()
+        raise click.ClickException(f"cannot start the local Marathon: {exc}") from exc
+    return marathon

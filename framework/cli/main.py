@@ -17,7 +17,9 @@ from framework.cli import config as config_cmd
 from framework.cli import demo as demo_cmd
 from framework.cli import dev as dev_cmd
 from framework.cli import dev_consul as dev_consul_cmd
+from framework.cli import dev_marathon as dev_marathon_cmd
 from framework.cli import jobs as jobs_cmd
+from framework.cli import sync as sync_cmd
 from framework.cli.common import CliState, not_available
 from framework.errors import InputError
 from framework.settings import parse_set_flags
@@ -83,10 +85,11 @@ def cli(
 cli.add_command(dev_cmd.dev, "dev")
 dev_cmd.dev.add_command(demo_cmd.demo, "demo")
 dev_cmd.dev.add_command(dev_consul_cmd.consul, "consul")
+dev_cmd.dev.add_command(dev_marathon_cmd.marathon, "marathon")
 cli.add_command(jobs_cmd.jobs, "jobs")
 cli.add_command(jobs_cmd.scheduler, "scheduler")
 cli.add_command(not_available("the Marathon deployer", 5), "apps")
-cli.add_command(not_available("the Consul sync loop", 6), "sync")
+cli.add_command(sync_cmd.sync, "sync")
 cli.add_command(config_cmd.config, "config")
 
 

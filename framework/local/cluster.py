@@ -35,7 +35,7 @@ from framework.local.executor_api import ExecutorBackend
 from framework.local.executors import ProcessBackend, SimulatedBackend
 from framework.local.mesos_agent import AgentConfig, Attributes, LocalAgent
 from framework.local.mesos_master import MasterSettings, MesosMaster
-from framework.local.mesos_wire import Resources, parse_ranges
+from framework.local.mesos_wire import Ranges, Resources, parse_ranges
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +65,27 @@ class ClusterConfig:
     backend_factory: Callable[[], ExecutorBackend] | None = field(
         default=None, compare=False
     )
+
+
+def split_ports(ranges: Ranges, parts: int, index: int) -> Ranges:
+    """Agent ``index``'s disjoint share of ``ranges`` among ``parts`` agents.
+
+    Local agents share one host, so two agents offering the same port would
+    let two tasks bind it. Each gets an equal contiguous slice (the remainder
+    goes unused); with fewer ports than agents, every agent gets them all.
+    """
+    ports = [port for begin, end in ranges for port in range(begin, end + 1)]
+    size = len(ports) // max(parts, 1)
+    if size == 0:
+        return ranges
+    mine = ports[index * size : (index + 1) * size]
+    out: list[tuple[int, int]] = []
+    for port in mine:
+        if out and out[-1][1] == port - 1:
+            out[-1] = (out[-1][0], port)
+        else:
+            out.append((port, port))
+    return tuple(out)
 
 
 def agent_attributes(spec: Sequence[tuple[str, str]], index: int) -> Attributes:
@@ -121,12 +142,12 @@ class LocalCluster:
 
     def _make_agent(self, index: int) -> LocalAgent:
         cfg = self.config
+        ports = parse_ranges(cfg.agent_ports) if cfg.agent_ports else ()
+        if not cfg.simulated:
+            # Real processes on one host: agents must not offer the same port.
+            ports = split_ports(ports, cfg.agents, index)
         resources = Resources(
-            cfg.agent_cpus,
-            cfg.agent_mem,
-            cfg.agent_disk,
-            cfg.agent_gpus,
-            parse_ranges(cfg.agent_ports) if cfg.agent_ports else (),
+            cfg.agent_cpus, cfg.agent_mem, cfg.agent_disk, cfg.agent_gpus, ports
         )
         config = AgentConfig(
             AgentId(f"{self.cluster_id}-S{index}"),

@@ -33,10 +33,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.timeout(120)
-def test_dev_up_serves_mesos_and_consul_and_ctrl_c_leaves_no_task_behind(
+def test_dev_up_serves_mesos_marathon_consul_and_ctrl_c_leaves_no_task_behind(
     tmp_path: Path,
 ) -> None:
-    mesos_port, consul_port = free_port(), free_port()
+    mesos_port, consul_port, marathon_port = free_port(), free_port(), free_port()
     script = Path(sys.executable).parent / "mesos-adapter"
     log = tmp_path / "dev-up.log"
     with log.open("wb") as out:
@@ -44,6 +44,7 @@ def test_dev_up_serves_mesos_and_consul_and_ctrl_c_leaves_no_task_behind(
             [
                 str(script), "dev", "up", "--agents", "1",
                 "--mesos-port", str(mesos_port), "--consul-port", str(consul_port),
+                "--marathon-port", str(marathon_port),
                 "--allocation-interval", "0.1",
             ],
             stdout=out,
@@ -54,8 +55,11 @@ def test_dev_up_serves_mesos_and_consul_and_ctrl_c_leaves_no_task_behind(
         printed = log.read_text()
         assert f"export MESOS_MASTER=127.0.0.1:{mesos_port}" in printed
         assert f"export CONSUL_HTTP_ADDR=127.0.0.1:{consul_port}" in printed
+        assert f"export MARATHON_URL=http://127.0.0.1:{marathon_port}" in printed
         leader = requests.get(f"http://127.0.0.1:{consul_port}/v1/status/leader")
         assert leader.status_code == 200
+        ping = requests.get(f"http://127.0.0.1:{marathon_port}/ping", timeout=5)
+        assert ping.text.strip() == "pong"
 
         # Run a long task through the batch framework; it records its pid.
         pid_file = tmp_path / "task.pid"

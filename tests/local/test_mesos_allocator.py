@@ -89,3 +89,16 @@ def test_the_whole_free_pool_of_an_agent_is_offered() -> None:
 
 def test_no_clients_means_no_offers() -> None:
     assert allocate(agents(3), [], TOTAL, now=0.0) == []
+
+
+def test_local_agents_on_one_host_get_disjoint_port_ranges() -> None:
+    from framework.local.cluster import split_ports
+
+    ranges = ((31000, 31009), (31020, 31021))
+    shares = [split_ports(ranges, 3, i) for i in range(3)]
+    assert shares == [
+        ((31000, 31003),),
+        ((31004, 31007),),
+        ((31008, 31009), (31020, 31021)),
+    ]
+    assert split_ports(((1, 2),), 5, 3) == ((1, 2),)
