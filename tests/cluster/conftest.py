@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.consul import LocalConsul
 from framework.settings import Settings, load_settings
 
 REMOTE_ENV = "MESOS_ADAPTER_CLUSTER"
@@ -33,6 +34,7 @@ class Target:
     name: str
     settings: Settings
     local: LocalCluster | None = None
+    consul: LocalConsul | None = None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -65,8 +67,17 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         )
     )
     cluster.start_in_thread()
-    env |= {"MESOS_MASTER": cluster.address, "XDG_CONFIG_HOME": str(tmp_path)}
+    consul = LocalConsul(port=0, data_dir=tmp_path / "consul")
+    consul.start_in_thread()
+    env |= {
+        "MESOS_MASTER": cluster.address,
+        "CONSUL_HTTP_ADDR": consul.address,
+        "MESOS_ADAPTER_SYNC_CLUSTER_NAME": "local-test",
+        "MESOS_ADAPTER_SYNC_ANTI_ENTROPY_SECONDS": "1",
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
     try:
-        yield Target("local", load_settings(env=env).settings, cluster)
+        yield Target("local", load_settings(env=env).settings, cluster, consul)
     finally:
+        consul.stop_in_thread()
         cluster.stop()
