@@ -12,8 +12,6 @@ import pytest
 from framework import __version__
 from framework.cli.main import main
 
-PLACEHOLDER_GROUPS = ["apps"]  # "sync" is built (issue 6)
-
 
 def run_cli(
     *args: str, env: dict[str, str] | None = None
@@ -37,24 +35,6 @@ def test_help_lists_every_command_group() -> None:
     assert result.returncode == 0
     for group in ["dev", "jobs", "scheduler", "apps", "sync", "config"]:
         assert f"  {group} " in result.stdout
-
-
-@pytest.mark.parametrize("group", PLACEHOLDER_GROUPS)
-def test_group_without_commands_says_so_and_exits_2(
-    group: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([group]) == 2
-    err = capsys.readouterr().err
-    assert f"mesos-adapter {group}: no commands yet" in err
-    assert "issue #" in err
-
-
-@pytest.mark.parametrize("group", PLACEHOLDER_GROUPS)
-def test_group_help_says_it_is_not_available_yet(
-    group: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([group, "--help"]) == 0
-    assert "Not available yet" in capsys.readouterr().out
 
 
 def test_unknown_flag_exits_2_with_one_line_and_no_traceback() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -34,27 +34,3 @@ class CliState:
 def state(ctx: click.Context) -> CliState:
     obj = ctx.find_object(CliState)
     return obj if obj is not None else CliState()
-
-
-def not_available(what: str, issue: int) -> click.Group:
-    """A command group whose commands are not built yet.
-
-    Its help says so, and invoking it exits 2 with one clear line: it never
-    pretends to work.
-    """
-
-    def callback() -> NoReturn:
-        ctx = click.get_current_context()
-        click.echo(
-            f"mesos-adapter {ctx.info_name}: no commands yet ({what}: issue #{issue})",
-            err=True,
-        )
-        ctx.exit(2)
-
-    return click.Group(
-        callback=callback,
-        invoke_without_command=True,
-        no_args_is_help=False,
-        help=f"Not available yet: {what} (issue #{issue}).",
-        short_help=f"(not available yet) {what}",
-    )

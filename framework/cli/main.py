@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from framework import __version__
+from framework.cli import apps as apps_cmd
 from framework.cli import config as config_cmd
 from framework.cli import demo as demo_cmd
 from framework.cli import dev as dev_cmd
@@ -20,7 +21,7 @@ from framework.cli import dev_consul as dev_consul_cmd
 from framework.cli import dev_marathon as dev_marathon_cmd
 from framework.cli import jobs as jobs_cmd
 from framework.cli import sync as sync_cmd
-from framework.cli.common import CliState, not_available
+from framework.cli.common import CliState
 from framework.errors import InputError
 from framework.settings import parse_set_flags
 
@@ -88,7 +89,7 @@ dev_cmd.dev.add_command(dev_consul_cmd.consul, "consul")
 dev_cmd.dev.add_command(dev_marathon_cmd.marathon, "marathon")
 cli.add_command(jobs_cmd.jobs, "jobs")
 cli.add_command(jobs_cmd.scheduler, "scheduler")
-cli.add_command(not_available("the Marathon deployer", 5), "apps")
+cli.add_command(apps_cmd.apps, "apps")
 cli.add_command(sync_cmd.sync, "sync")
 cli.add_command(config_cmd.config, "config")
 
