@@ -139,8 +139,6 @@ def test_rollback_to_the_previous_definition_and_scale(api: MarathonApi) -> None
 
 def cli(cluster: LocalCluster, url: str, *args: str) -> int:
     argv = ["--marathon-url", url, "--mesos-master", cluster.address, *args]
-    if args[1] in ("validate", "plan", "deploy"):
-        argv.append("--allow-no-health-check")  # the e2e app checks by command
     return main(argv)
 
 
