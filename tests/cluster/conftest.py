@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,7 @@ class Target:
     settings: Settings
     local: LocalCluster | None = None
     consul: LocalConsul | None = None
+    marathon: Any = None  # LocalMarathon, imported lazily (pymesos SIGINT)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,7 +71,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     cluster.start_in_thread()
     consul = LocalConsul(port=0, data_dir=tmp_path / "consul")
     consul.start_in_thread()
+    marathon = _local_marathon(cluster)
     env |= {
+        "MARATHON_URL": marathon.url,
         "MESOS_MASTER": cluster.address,
         "CONSUL_HTTP_ADDR": consul.address,
         "MESOS_ADAPTER_SYNC_CLUSTER_NAME": "local-test",
@@ -77,7 +81,20 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         "XDG_CONFIG_HOME": str(tmp_path),
     }
     try:
-        yield Target("local", load_settings(env=env).settings, cluster, consul)
+        settings = load_settings(env=env).settings
+        yield Target("local", settings, cluster, consul, marathon)
     finally:
+        marathon.stop_in_thread()
         consul.stop_in_thread()
         cluster.stop()
+
+
+def _local_marathon(cluster: LocalCluster) -> Any:
+    from framework.local.marathon import LocalMarathon, MarathonTiming
+
+    timing = MarathonTiming(
+        tick_interval=0.05, revive_interval=0.5, refuse_seconds=0.3, time_scale=0.1
+    )
+    marathon = LocalMarathon(master=cluster.address, port=0, timing=timing)
+    marathon.start_in_thread()
+    return marathon
