@@ -209,8 +209,6 @@ def logs(
         raise InputError(f"job {job_id} has no task attempts yet; see 'jobs why'")
     task_id = max(attempts, key=lambda a: a["launched_at"])["task_id"]
     master = state(ctx).loaded().settings.mesos.master
-    if master.startswith("zk://"):
-        raise InputError("jobs logs needs MESOS_MASTER as host:port, not zk://")
     sandbox = mesos_files.find_sandbox(OperatorClient(master), task_id)
     for chunk in mesos_files.read(sandbox, stream, follow=follow):
         click.echo(chunk, nl=False)

@@ -13,12 +13,14 @@ retry policy. The aiohttp session is closed by ``close()``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
 
+from framework.clients.mesos_leader import leading_master
 from framework.errors import PermanentError, TemporaryError
 
 JsonDict = dict[str, Any]
@@ -52,11 +54,20 @@ class OperatorApi:
     """One Mesos master's operator API (``host:port``)."""
 
     def __init__(self, master: str, *, timeout: float = 10.0) -> None:
-        # TODO(zk masters): only host:port; a zk:// MESOS_MASTER needs leader
-        # detection, and a non-leading master's 307 is not followed yet.
+        # A zk:// master is looked up again before every request, so a master
+        # failover is followed. TODO(307): a non-leading master's redirect is
+        # not followed (ZooKeeper names the leader, so it rarely matters).
+        self.master = master
         self.url = f"http://{master}/api/v1"
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+
+    async def _resolve(self) -> None:
+        if self.master.startswith("zk://"):
+            leader = await asyncio.to_thread(
+                leading_master, self.master, timeout=self.timeout
+            )
+            self.url = f"http://{leader}/api/v1"
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -70,6 +81,7 @@ class OperatorApi:
 
     async def get_state(self) -> JsonDict:
         """GET_STATE: tasks, agents, frameworks and executors."""
+        await self._resolve()
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
             async with self._http().post(
@@ -86,6 +98,7 @@ class OperatorApi:
         self, *, idle_timeout: float = 60.0
     ) -> AsyncGenerator[JsonDict, None]:
         """Yield operator events until the stream ends (then TemporaryError)."""
+        await self._resolve()
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self.timeout, sock_read=idle_timeout
         )

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 import tenacity
 
+from framework.clients.mesos_leader import leading_master
 from framework.errors import PermanentError, TemporaryError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class OperatorClient:
     def __init__(
         self, master: str, *, timeout: float = 10.0, attempts: int = 5
     ) -> None:
-        self.base = f"http://{master}"
+        self.master = master  # host:port, or zk://... resolved at first use
+        self._base: str | None = None
         self.timeout = timeout
         self._session = requests.Session()
         self._retrying = tenacity.Retrying(
@@ -48,6 +50,13 @@ class OperatorClient:
             before_sleep=_log_retry,
             reraise=True,
         )
+
+    @property
+    def base(self) -> str:
+        """``http://leader:port``; a zk:// master is looked up once, lazily."""
+        if self._base is None:
+            self._base = f"http://{leading_master(self.master, timeout=self.timeout)}"
+        return self._base
 
     def close(self) -> None:
         self._session.close()
