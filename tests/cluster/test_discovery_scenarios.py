@@ -24,6 +24,13 @@ labels: {consul.name: echo-svc, consul.tags: "demo"}
 """
 
 
+def answers(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.ConnectionError:
+        return None
+
+
 def passing(client: Any, name: str) -> list[dict[str, Any]]:
     _, entries = client.health.service(name, passing=True)
     return list(entries)
@@ -42,8 +49,10 @@ def test_a_batch_service_task_is_discoverable_then_removed(target: Target) -> No
         assert service["Port"] == attempt["ports"][0]
         assert "demo" in service["Tags"]
         assert service["Meta"]["managed-by"] == "mesos-adapter"
-        answer = requests.get(f"http://127.0.0.1:{service['Port']}/", timeout=5)
-        assert answer.status_code == 200
+        # Registered on RUNNING (batch tasks have no health check): the server
+        # may still be binding its port, so give it a moment to answer.
+        url = f"http://127.0.0.1:{service['Port']}/"
+        assert wait_for(lambda: answers(url), what="the service answers") == 200
 
         requests.delete(f"{scheduler.url}/v1/jobs/echo-svc", timeout=30)
         wait_final(scheduler.url, "echo-svc")

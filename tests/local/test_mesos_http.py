@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -267,6 +268,11 @@ def test_operator_subscribe_streams_events_in_order(cluster: LocalCluster) -> No
         assert first is not None and first["type"] == "SUBSCRIBED"
         assert len(first["subscribed"]["get_state"]["get_agents"]["agents"]) == 2
         assert raw.next() == {"type": "HEARTBEAT"}
+        # Both operator streams (raw and pymesos's) must be open before the
+        # framework subscribes, or the driver can miss FRAMEWORK_ADDED.
+        deadline = time.monotonic() + 10
+        while len(cluster.master._operators) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         sched = Recorder()
         with running_driver(sched, cluster.address) as sd:
             offer = sched.wait("offer")
