@@ -1,8 +1,9 @@
 """A 50-instance Marathon deploy on the local cluster, followed by the deployer.
 
-Figures: seconds from the PUT to every instance healthy (split into placement
-= PUT to last task launched, start = to last TASK_RUNNING, health = to last
-first passing check, all observed through the deployer's event stream), and
+Figures: seconds from the PUT to every instance healthy, split into placement
+(PUT to the last task launched, seen as TASK_ADDED on the master's operator
+event stream), start (to the last TASK_RUNNING) and health (to the last first
+passing check; both seen through the deployer's Marathon event stream), and
 how many Marathon API calls the deployer made while following it. Tasks are
 real ``sleep`` processes with a COMMAND health check; the stand-in scales
 health-check durations by 0.1.
@@ -10,12 +11,18 @@ health-check durations by 0.1.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from framework.clients.marathon_api import MarathonApi
+from framework.clients.mesos_events import RecordIO
 from framework.local.cluster import ClusterConfig, LocalCluster
 from framework.marathon.executor import Deployer, Timing
 from framework.marathon.follow import FollowPolicy, FollowState
@@ -39,6 +46,38 @@ APP: dict[str, Any] = {
         }
     ],
 }
+
+
+class PlacementWatch:
+    """Time of the last TASK_ADDED on the master's operator stream (a thread)."""
+
+    def __init__(self, master: str, expected: int) -> None:
+        self.expected = expected
+        self.placed_at: float | None = None
+        self._response = requests.post(
+            f"http://{master}/api/v1",
+            json={"type": "SUBSCRIBE"},
+            headers={"Accept": "application/json"},
+            stream=True,
+            timeout=(5, 120),
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        decoder, added = RecordIO(), 0
+        with contextlib.suppress(requests.RequestException, AttributeError):
+            for chunk in self._response.iter_content(chunk_size=None):
+                for record in decoder.feed(chunk):
+                    if json.loads(record).get("type") == "TASK_ADDED":
+                        added += 1
+                        if added == self.expected:
+                            self.placed_at = time.perf_counter()
+                            return
+
+    def close(self) -> None:
+        self._response.close()
+        self._thread.join(5)
 
 
 class Marks:
@@ -82,6 +121,7 @@ def measure() -> dict[str, float]:
         marathon = LocalMarathon(master=cluster.address, port=0, timing=timing)
         marathon.start_in_thread()
         api = MarathonApi(MarathonSettings(url=marathon.url))
+        watch = PlacementWatch(cluster.address, INSTANCES)
         try:
             started = time.perf_counter()
             marks = Marks(started)
@@ -90,13 +130,17 @@ def measure() -> dict[str, float]:
             done = time.perf_counter()
             deployer.close()
             assert outcome.ok, outcome.reason
+            placed = (watch.placed_at or marks.running_at) - started
             return {
                 "total": done - started,
+                "placement": placed,
+                "start": marks.running_at - started - placed,
                 "running": marks.running_at - started,
                 "health": marks.healthy_at - marks.running_at,
                 "calls": float(api.total_calls),
             }
         finally:
+            watch.close()
             api.close()
             marathon.stop_in_thread()
             cluster.stop()
@@ -107,6 +151,12 @@ def run() -> dict[str, dict[str, Any]]:
     return {
         "marathon_deploy_50_put_to_healthy": {
             "value": round(figures["total"], 2), "unit": "s", "target": 30.0,
+        },
+        "marathon_deploy_50_placement": {
+            "value": round(figures["placement"], 2), "unit": "s", "target": None,
+        },
+        "marathon_deploy_50_start": {
+            "value": round(figures["start"], 2), "unit": "s", "target": None,
         },
         "marathon_deploy_50_put_to_running": {
             "value": round(figures["running"], 2), "unit": "s", "target": None,

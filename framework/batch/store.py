@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framework import taskstates
 from framework.ids import AgentId, FrameworkId, JobId, TaskId, TeamName
 
 SCHEMA = """
@@ -68,19 +69,7 @@ CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks (ended_at) WHERE ended_at IS NULL;
 """
 
-#: Mesos task states after which a task never runs again.
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+TERMINAL_STATES = taskstates.TERMINAL_STATES
 
 #: Job states, in the order a job moves through them.
 JOB_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "KILLED")

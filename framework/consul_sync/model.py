@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from framework import taskstates
 from framework.ids import AgentId, AppId, ServiceId, TaskId
 
 OWNER_KEY = "managed-by"
@@ -29,19 +30,7 @@ CLUSTER_KEY = "cluster"
 
 RUNNING = "TASK_RUNNING"
 KILLING = "TASK_KILLING"
-ENDED = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_LOST",
-        "TASK_GONE",
-        "TASK_DROPPED",
-        "TASK_ERROR",
-        "TASK_GONE_BY_OPERATOR",
-        "TASK_UNKNOWN",
-    }
-)
+ENDED = taskstates.ENDED_STATES
 
 
 def service_id(task_id: str, port_index: int) -> ServiceId:

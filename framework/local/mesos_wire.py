@@ -25,24 +25,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from framework import taskstates
 from framework.ids import AgentId, FrameworkId, OfferId, TaskId
 
 MESOS_VERSION = "1.11.0"
 JsonDict = dict[str, Any]
 
 # Task states (mesos.proto TaskState) and the groups the master reasons about.
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+TERMINAL_STATES = taskstates.TERMINAL_STATES
 PARTITION_AWARE_ONLY = frozenset(
     {
         "TASK_DROPPED",

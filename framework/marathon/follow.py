@@ -26,20 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from framework import taskstates
+
 JsonDict = dict[str, Any]
-TERMINAL = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-        "TASK_UNKNOWN",
-    }
-)
+TERMINAL = taskstates.ENDED_STATES
 # Events the deployer subscribes to (filtering keeps the stream small).
 EVENT_TYPES = [
     "status_update_event",

@@ -119,13 +119,14 @@ def test_kill_tasks_with_and_without_scale(client: Any) -> None:
 
     killed = client.kill_task("/web", victim.id)
     assert killed.id == victim.id
-    wait_for(
-        lambda: (
-            settled(client, "/web", 3)
-            and victim.id not in {t.id for t in client.list_tasks("/web")}
-        ),
-        what="a replacement",
-    )
+
+    def replaced() -> bool:
+        # Three live tasks, none of them the victim: the replacement runs.
+        running = [t for t in client.list_tasks("/web") if t.state == "TASK_RUNNING"]
+        ids = {t.id for t in running}
+        return settled(client, "/web", 3) and len(ids) == 3 and victim.id not in ids
+
+    wait_for(replaced, what="a replacement")
 
     result = client.kill_tasks("/web", scale=True)
     assert "deploymentId" in result

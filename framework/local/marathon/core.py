@@ -263,9 +263,15 @@ class MarathonCore:
 
         # Every app with missing instances and no launch delay wants offers.
         wants = []
-        for app_id, count in self.wanted.items():
+        for app_id, wanted in self.wanted.items():
             app = self.apps.get(app_id)
-            if app is None or count <= 0 or now < app.not_before:
+            if app is None or wanted <= 0 or now < app.not_before:
+                continue
+            # A scale or update since the last tick may have lowered the target.
+            strategy = planner.Strategy.of(app.spec)
+            fresh = planner.plan_app(strategy, self.views(app), may_launch=True)
+            count = min(wanted, fresh.launch)
+            if count <= 0:
                 continue
             placed = tuple(t.fields for t in self.app_tasks(app_id) if not t.killing)
             wants.append(offers.Want(app.spec, count, placed))

@@ -17,24 +17,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from framework import taskstates
 from framework.ids import AgentId, AppId, DeploymentId, TaskId
 
 JsonDict = dict[str, Any]
 
-#: Mesos task states that end a task.
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-        "TASK_UNKNOWN",
-    }
-)
+TERMINAL_STATES = taskstates.ENDED_STATES
 STAGED_STATES = frozenset({"TASK_STAGING", "TASK_STARTING"})
 #: Our own first state, before Mesos confirms anything (Marathon's "Created").
 LAUNCHED = "TASK_STAGING"
