@@ -86,6 +86,29 @@ class BatchService:
     def status(self, update: Mapping[str, Any]) -> None:
         with self.lock:
             self.execute(self.core.on_status(update, self.clock()))
+            self._acknowledge(update)
+
+    def _acknowledge(self, update: Mapping[str, Any]) -> None:
+        """Acknowledge ``update`` once it is stored; a failed ACK is only logged.
+
+        pymesos's implicit acknowledgement raises in its IO thread when the ACK
+        fails (a master failover racing the update), which aborts the driver
+        and interrupts our process. Mesos resends an unacknowledged update, and
+        storing it twice is harmless, so we acknowledge ourselves and carry on.
+        """
+        if self.driver is None or "uuid" not in update:
+            return
+        try:
+            self.driver.acknowledgeStatusUpdate(dict(update))
+        except (RuntimeError, OSError) as exc:
+            task = update.get("task_id", {}).get("value")
+            logger.warning(
+                "could not acknowledge the %s update of task %s (%s); "
+                "Mesos will send it again",
+                update.get("state"),
+                task,
+                exc,
+            )
 
     def registered(self, framework_id: FrameworkId) -> None:
         with self.lock:

@@ -42,7 +42,10 @@ class Running:
         framework_id = self.service.core.store.framework_id()
         info = scheduler.framework_info(settings.mesos, framework_id)
         self.driver = mesos_client.new_driver(
-            scheduler.BatchScheduler(self.service), info, settings.mesos
+            scheduler.BatchScheduler(self.service),
+            info,
+            settings.mesos,
+            implicit_acknowledgements=False,  # BatchService acks after storing
         )
         self.service.driver = self.driver
         self.ticker = scheduler.Ticker(self.service, lambda: self.driver.master)

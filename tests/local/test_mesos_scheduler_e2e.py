@@ -315,6 +315,22 @@ def test_agent_removal_loses_tasks_rescinds_offers_and_reports_failure(
         assert second["agent_id"]["value"] != doomed
 
 
+def all_acknowledged(cluster: LocalCluster) -> bool:
+    tasks = [
+        task
+        for framework in cluster.master.state.frameworks.values()
+        for task in framework.tasks.values()
+    ]
+    return bool(tasks) and all(not task.pending for task in tasks)
+
+
+def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def test_master_restart_keeps_tasks_and_the_framework_resubscribes(
     cluster: LocalCluster,
 ) -> None:
@@ -325,6 +341,9 @@ def test_master_restart_keeps_tasks_and_the_framework_resubscribes(
         offer = sched.wait("offer")
         d.launchTasks(offer["id"], [task_info("survivor", offer, "sleep 30")])
         sched.wait_state("survivor", "TASK_RUNNING")
+        # pymesos acknowledges after the callback returns: let the ACK land
+        # first, or it races the restart (403, and pymesos aborts its thread).
+        wait_until(lambda: all_acknowledged(cluster), "updates acknowledged")
         mark = sched.mark()
         requests.post(
             f"http://{cluster.address}/local/v1/master/restart"
