@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,12 @@ class CliState:
 def state(ctx: click.Context) -> CliState:
     obj = ctx.find_object(CliState)
     return obj if obj is not None else CliState()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets: how foreground commands stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

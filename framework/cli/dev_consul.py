@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from pathlib import Path
 
 import click
 
+from framework.cli.common import stop_on_signals
 from framework.local.consul import LocalConsul
 from framework.local.consul.persist import CorruptState
 from framework.logs import configure
@@ -87,10 +87,7 @@ def consul(
 
 
 async def _serve(server: LocalConsul, *, acl: bool) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await server.start()
     except OSError as exc:

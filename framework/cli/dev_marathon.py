@@ -13,11 +13,11 @@ SIGINT handler, which the rest of the CLI must not get at start-up.
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import click
 
+from framework.cli.common import stop_on_signals
 from framework.logs import configure
 
 
@@ -65,10 +65,7 @@ async def _serve(master: str, port: int, data_dir: Path | None) -> None:
     from framework.local.marathon import LocalMarathon
 
     server = LocalMarathon(master=master, port=port, data_dir=data_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await server.start()
     except OSError as exc:
