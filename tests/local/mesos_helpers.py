@@ -7,6 +7,7 @@ with ``requests``; `task_info` builds TaskInfo JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -54,6 +55,10 @@ class Recorder(Scheduler):  # type: ignore[misc]
 
     def statusUpdate(self, driver: Any, status: Any) -> None:
         self._add("status", status)
+        # Acknowledge here rather than through pymesos's implicit ACK, which
+        # aborts the driver's thread when the ACK races a master restart.
+        with contextlib.suppress(RuntimeError, OSError):
+            driver.acknowledgeStatusUpdate(status)
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
         self._add("agent_lost", agent_id)
@@ -117,7 +122,9 @@ def running_driver(
     sched: Recorder, master: str, info: dict[str, Any] | None = None
 ) -> Iterator[MesosSchedulerDriver]:
     """A started driver, torn down (TEARDOWN) at exit unless already stopped."""
-    driver = MesosSchedulerDriver(sched, info or framework_info(), master)
+    driver = MesosSchedulerDriver(
+        sched, info or framework_info(), master, implicit_acknowledgements=False
+    )
     driver.start()
     detector = driver.detector
     try:

@@ -77,9 +77,12 @@ def test_kill_uses_the_grace_period_and_reports_killing_then_killed(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     sched = Recorder()
-    marker = tmp_path / "got-term"
+    marker, ready = tmp_path / "got-term", tmp_path / "trap-set"
     info = framework_info(capabilities=[{"type": "TASK_KILLING_STATE"}])
-    script = f"trap 'touch {marker}; exit 0' TERM; while true; do sleep 0.05; done"
+    script = (
+        f"trap 'touch {marker}; exit 0' TERM; touch {ready}; "
+        "while true; do sleep 0.05; done"
+    )
     with running_driver(sched, cluster.address, info) as driver:
         offer = sched.wait("offer")
         policy = {"grace_period": {"nanoseconds": 5_000_000_000}}
@@ -87,6 +90,8 @@ def test_kill_uses_the_grace_period_and_reports_killing_then_killed(
             offer["id"], [task_info("sleeper", offer, script, kill_policy=policy)]
         )
         sched.wait_state("sleeper", "TASK_RUNNING")
+        # RUNNING means the shell started, not that it has set its trap yet.
+        wait_until(ready.exists, "the task's SIGTERM trap")
         driver.killTask({"value": "sleeper"})
         sched.wait_state("sleeper", "TASK_KILLED")
 
