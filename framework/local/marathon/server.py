@@ -118,7 +118,7 @@ class LocalMarathon:
             master=self.master, failover_timeout=self.failover_timeout
         )
         self._driver = mesos_client.new_driver(
-            MarathonScheduler(service), info, settings
+            MarathonScheduler(service), info, settings, implicit_acknowledgements=False
         )
         service.worker.driver = self._driver
         service.worker.start()

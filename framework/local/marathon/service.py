@@ -189,6 +189,18 @@ class MarathonScheduler(mesos_client.Scheduler):  # type: ignore[misc]
 
     def statusUpdate(self, driver: Any, update: dict[str, Any]) -> None:
         self._do(lambda core: core.on_status(update))
+        # Acknowledged here, not by pymesos: its implicit ACK aborts the driver
+        # thread when the ACK races a master failover. Mesos resends on failure.
+        try:
+            driver.acknowledgeStatusUpdate(update)
+        except (RuntimeError, OSError) as exc:
+            logger.warning(
+                "could not acknowledge the %s update of task %s (%s); "
+                "Mesos will send it again",
+                update.get("state"),
+                update.get("task_id", {}).get("value"),
+                exc,
+            )
 
     def offerRescinded(self, driver: Any, offer_id: Any) -> None:
         logger.info("offer %s rescinded", offer_id.get("value"))
