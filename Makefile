@@ -1,6 +1,7 @@
 # mesos-adapter: the two README commands and their building blocks.
 #
-#   make test   install everything into .venv, then format check, lint, types, tests
+#   make test   install everything into .venv (and a real Consul for the
+#               conformance tests), then format check, lint, types, tests
 #   make demo   install everything, then run the main job on the local cluster
 #   make bench  install everything, then run benchmarks/ into benchmarks/results.json
 #
@@ -28,6 +29,11 @@ $(STAMP): $(BIN)/python pyproject.toml tools/build_http_parser_wheel.py
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[dev]'
 	touch $(STAMP)
 
+# A real Consul (1.8.7, from Debian's or Ubuntu's package) that the local Consul's
+# conformance tests also run against; without it those runs skip. See tools/.
+$(BIN)/consul: tools/install_consul.py | $(BIN)/python
+	$(BIN)/python tools/install_consul.py --dest $@
+
 install: $(STAMP)
 
 # ZooKeeper for the master-detection tests: installed from Debian's packages when
@@ -46,7 +52,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+pytest: install system-deps $(BIN)/consul
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

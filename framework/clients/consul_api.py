@@ -59,7 +59,14 @@ class ConsulApi:
     # -- agent reads ----------------------------------------------------------
 
     def node_name(self) -> str:
-        body = _guard("GET /v1/agent/self", self._client.agent.self)
+        # Not `agent.self()`: py-consul 1.8 sends no token with it, and with ACLs
+        # on (default deny) Consul then answers 403.
+        body = _guard(
+            "GET /v1/agent/self",
+            lambda: self._client.http.get(
+                CB.json(), "/v1/agent/self", headers=self._client.prepare_headers()
+            ),
+        )
         return str(body["Config"]["NodeName"])
 
     def agent_services(self) -> dict[str, JsonDict]:
@@ -151,6 +158,7 @@ class ConsulApi:
                 CB.boolean(),
                 "/v1/catalog/register",
                 data=json.dumps(body),
+                headers=self._client.prepare_headers(),
             ),
         )
 

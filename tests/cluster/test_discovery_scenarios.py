@@ -36,6 +36,7 @@ def passing(client: Any, name: str) -> list[dict[str, Any]]:
     return list(entries)
 
 
+@pytest.mark.discovery
 def test_a_batch_service_task_is_discoverable_then_removed(target: Target) -> None:
     options = LoopOptions(marathon=False, lock_delay=0)
     sync = RunningSync(target.settings, options)

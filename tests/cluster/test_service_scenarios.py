@@ -52,6 +52,7 @@ def test_deploy_then_a_bad_version_is_reverted(target: Target, tmp_path: Path) -
         apps(target, "destroy", "/scenario/web")
 
 
+@pytest.mark.discovery
 def test_canary_is_discoverable_and_promotion_leaves_one_stable_app(
     target: Target, tmp_path: Path
 ) -> None:

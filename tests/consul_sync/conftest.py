@@ -22,6 +22,7 @@ from framework.local.cluster import ClusterConfig, LocalCluster
 from framework.local.consul import LocalConsul, Timing
 from framework.settings import Settings, load_settings
 from tests.local.mesos_helpers import Recorder, framework_info, running_driver
+from tests.support import real_consul
 
 FAST_CONSUL = Timing(
     min_check_interval=0.02,
@@ -59,8 +60,20 @@ def consul_dir(tmp_path: Path) -> Path:
     return tmp_path / "consul"
 
 
-@pytest.fixture
-def consul_server(consul_dir: Path) -> Iterator[LocalConsul]:
+@pytest.fixture(params=["local", f"consul-{real_consul.VERSION}"])
+def consul_server(request: pytest.FixtureRequest, consul_dir: Path) -> Iterator[Any]:
+    """The local Consul, then the same test against a real Consul agent."""
+    if request.param != "local":
+        marker = request.node.get_closest_marker("stand_in_only")
+        if marker is not None:
+            pytest.skip(f"stand-in only: {marker.args[0]}")
+        executable = real_consul.binary()
+        if executable is None:
+            pytest.skip(real_consul.SKIP_REASON)
+        agent = real_consul.RealConsul.start(executable)
+        yield agent
+        agent.stop()
+        return
     local = LocalConsul(port=0, data_dir=consul_dir, node_name="n1", timing=FAST_CONSUL)
     local.start_in_thread()
     yield local
@@ -68,7 +81,7 @@ def consul_server(consul_dir: Path) -> Iterator[LocalConsul]:
 
 
 @pytest.fixture
-def c(consul_server: LocalConsul) -> Iterator[Any]:
+def c(consul_server: Any) -> Iterator[Any]:
     client = consul.Consul(host="127.0.0.1", port=consul_server.port)
     yield client
     client.http.session.close()
@@ -154,7 +167,7 @@ class RunningSync:
 
 @pytest.fixture
 def start_sync(
-    cluster: LocalCluster, consul_server: LocalConsul, tmp_path: Path
+    cluster: LocalCluster, consul_server: Any, tmp_path: Path
 ) -> Iterator[Callable[..., RunningSync]]:
     started: list[RunningSync] = []
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from framework.local.consul import LocalConsul, Timing
+from tests.support import real_consul
 
 FAST = Timing(
     min_check_interval=0.02,
@@ -61,14 +62,40 @@ def _no_consul_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LocalConsul]:
+def answers_like_1_8(server: Any) -> bool:
+    """True for the real Consul 1.8.7: some answers changed in later releases.
+
+    The stand-in answers as the release it reports (wire.CONSUL_VERSION); where
+    1.8.7 answers differently, a test checks each server against its own release
+    so the difference stays written down and tested both ways.
+    """
+    return isinstance(server, real_consul.RealConsul)
+
+
+@pytest.fixture(params=["local", f"consul-{real_consul.VERSION}"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The stand-in, then the same test against a real Consul agent."""
+    if request.param != "local":
+        yield from _real_server(request)
+        return
     local = LocalConsul(
         port=0, data_dir=tmp_path / "consul", node_name="n1", timing=FAST
     )
     local.start_in_thread()
     yield local
     local.stop_in_thread()
+
+
+def _real_server(request: pytest.FixtureRequest) -> Iterator[real_consul.RealConsul]:
+    marker = request.node.get_closest_marker("stand_in_only")
+    if marker is not None:
+        pytest.skip(f"stand-in only: {marker.args[0]}")
+    executable = real_consul.binary()
+    if executable is None:
+        pytest.skip(real_consul.SKIP_REASON)
+    agent = real_consul.RealConsul.start(executable)
+    yield agent
+    agent.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import consul
 import pytest
@@ -15,12 +16,22 @@ import requests
 
 from framework.local.consul import LocalConsul
 from tests.local_consul.conftest import FAST, Clients
+from tests.support import real_consul
 
 TOKEN = "s3cret-master"
 
 
-@pytest.fixture
-def acl_server(tmp_path: Path) -> Iterator[LocalConsul]:
+@pytest.fixture(params=["local", f"consul-{real_consul.VERSION}"])
+def acl_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """ACLs on, default deny, one master token: the stand-in, then real Consul."""
+    if request.param != "local":
+        executable = real_consul.binary()
+        if executable is None:
+            pytest.skip(real_consul.SKIP_REASON)
+        agent = real_consul.RealConsul.start(executable, acl_master_token=TOKEN)
+        yield agent
+        agent.stop()
+        return
     local = LocalConsul(
         port=0, data_dir=tmp_path / "acl", acl_master_token=TOKEN, timing=FAST
     )
@@ -30,7 +41,7 @@ def acl_server(tmp_path: Path) -> Iterator[LocalConsul]:
 
 
 @pytest.fixture
-def acl_clients(acl_server: LocalConsul) -> Iterator[Clients]:
+def acl_clients(acl_server: Any) -> Iterator[Clients]:
     made = Clients(acl_server.port)
     yield made
     made.close()
@@ -59,7 +70,7 @@ def test_writes_without_or_with_a_wrong_token_are_denied_and_change_nothing(
 
 
 def test_anonymous_list_reads_are_filtered_and_key_reads_denied(
-    acl_clients: Clients, acl_server: LocalConsul
+    acl_clients: Clients, acl_server: Any
 ) -> None:
     master, anonymous = acl_clients.new(TOKEN), acl_clients.new()
     master.agent.service.register("web")
@@ -73,7 +84,19 @@ def test_anonymous_list_reads_are_filtered_and_key_reads_denied(
     assert (response.status_code, response.text) == (403, "Permission denied")
 
 
-def test_token_is_also_read_from_bearer_and_query(acl_server: LocalConsul) -> None:
+def test_status_needs_no_token_and_anonymous_members_and_self_are_hidden(
+    acl_server: Any,
+) -> None:
+    base = f"http://{acl_server.address}"
+    with requests.Session() as anonymous:
+        assert anonymous.get(f"{base}/v1/status/leader", timeout=10).json()
+        assert anonymous.get(f"{base}/v1/status/peers", timeout=10).json()
+        assert anonymous.get(f"{base}/v1/agent/members", timeout=10).json() == []
+        denied = anonymous.get(f"{base}/v1/agent/self", timeout=10)
+        assert (denied.status_code, denied.text) == (403, "Permission denied")
+
+
+def test_token_is_also_read_from_bearer_and_query(acl_server: Any) -> None:
     url = f"http://{acl_server.address}/v1/kv/t"
     with requests.Session() as session:
         bearer = {"Authorization": f"Bearer {TOKEN}"}

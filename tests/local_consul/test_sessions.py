@@ -73,6 +73,7 @@ def test_lock_delay_blocks_acquire_after_invalidation(c: Any) -> None:
     assert c.kv.put("locked", "y", acquire=other) is False
 
 
+@pytest.mark.stand_in_only("a real 10 s session TTL lapses after 20 s or more")
 def test_unrenewed_ttl_session_expires_and_releases_its_lock(c: Any) -> None:
     session = c.session.create(ttl=10, lock_delay=0)  # lapses after 0.2 s here
     c.kv.put("ephemeral-lock", "x", acquire=session)

@@ -77,22 +77,17 @@ EOF
   install -d -m 0755 /etc/mesos /var/log/mesos
 }
 
-# Consul's official zip, checked against the pinned SHA-256, installed once per
-# version as /usr/local/bin/consul.
+# Ubuntu's Consul package at the pinned version, held so an upgrade cannot move
+# it. The package ships a unit of its own; ours in /etc/systemd/system wins.
 install_consul() {
-  if command -v consul >/dev/null 2>&1 &&
-    consul version 2>/dev/null | head -n1 | grep -qx "Consul v${CONSUL_VERSION}"; then
-    return 0
-  fi
-  local zip="/var/cache/consul_${CONSUL_VERSION}_linux_amd64.zip" dir
-  download_verified "${CONSUL_ZIP_URL}" "${zip}" sha256 "${CONSUL_ZIP_SHA256}"
-  dir="$(mktemp -d)"
-  unzip -q -o "${zip}" consul -d "${dir}"
-  install -m 0755 "${dir}/consul" /usr/local/bin/consul
-  rm -rf "${dir}"
+  apt_install "consul=${CONSUL_PACKAGE_VERSION}"
+  apt-mark hold consul >/dev/null
   ensure_system_user consul /var/lib/consul
   install -d -m 0750 -o consul -g consul /var/lib/consul /etc/consul.d
-  log "installed Consul ${CONSUL_VERSION}"
+  if ! consul version | head -n1 | grep -qx "Consul v${CONSUL_VERSION}"; then
+    die "consul reports $(consul version | head -n1), not v${CONSUL_VERSION}"
+  fi
+  log "installed Consul ${CONSUL_VERSION} (Ubuntu package ${CONSUL_PACKAGE_VERSION})"
 }
 
 check_distribution

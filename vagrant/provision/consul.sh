@@ -3,12 +3,19 @@
 # (clients). Sourced after lib.sh and versions.sh; defines functions only.
 #
 # ACLs are on with default deny everywhere. The server holds the management token
-# (acl.tokens.initial_management, which the user gets as CONSUL_HTTP_TOKEN); every
-# agent registers itself with a narrower agent token that control.sh creates.
+# (acl.tokens.master in Consul 1.8; later releases call it initial_management),
+# which the user gets as CONSUL_HTTP_TOKEN; every agent registers itself with a
+# narrower agent token that consul_bootstrap_acls creates.
+#
+# tests/test_vagrant_consul.py runs these functions against a real Consul of the
+# pinned release: the rendered file must pass `consul validate`, the server must
+# start from it, and the ACL bootstrap must give the tokens their documented
+# powers.
 
 set -euo pipefail
 
-CONSUL_API="http://127.0.0.1:8500"
+CONSUL_API="${CONSUL_API:-http://127.0.0.1:8500}"
+CONSUL_CONFIG_DIR="${CONSUL_CONFIG_DIR:-/etc/consul.d}"
 
 # Write /etc/consul.d/consul.hcl for ROLE (server or client) and the systemd unit;
 # restart Consul only when one of them changed. The file holds tokens and the
@@ -20,12 +27,10 @@ consul_configure() {
     require_env CLUSTER_CONSUL_MANAGEMENT_TOKEN
     server_block='server = true
 bootstrap_expect = 1
-ui_config {
-  enabled = true
-}'
-    management_line="    initial_management = \"${CLUSTER_CONSUL_MANAGEMENT_TOKEN}\""
+ui = true'
+    management_line="    master = \"${CLUSTER_CONSUL_MANAGEMENT_TOKEN}\""
   fi
-  if install_file 0640 consul:consul /etc/consul.d/consul.hcl <<EOF; then changed=1; fi
+  if install_file 0640 consul:consul "${CONSUL_CONFIG_DIR}/consul.hcl" <<EOF; then changed=1; fi
 # Written by vagrant/provision (mesos-adapter); re-provisioning replaces it.
 datacenter = "dc1"
 node_name = "$(hostname -s)"
@@ -56,7 +61,7 @@ After=network-online.target
 [Service]
 User=consul
 Group=consul
-ExecStart=/usr/local/bin/consul agent -config-dir=/etc/consul.d
+ExecStart=/usr/bin/consul agent -config-dir=/etc/consul.d
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=3
@@ -65,8 +70,8 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 EOF
-  if ! consul validate /etc/consul.d >/dev/null; then
-    die "consul rejected /etc/consul.d/consul.hcl"
+  if ! consul validate "${CONSUL_CONFIG_DIR}" >/dev/null; then
+    die "consul rejected ${CONSUL_CONFIG_DIR}/consul.hcl"
   fi
   service_up consul.service "${changed}"
 }
@@ -102,4 +107,28 @@ consul_api() {
   curl "${args[@]}" "${CONSUL_API}${path}" || status=$?
   rm -f "${headers}"
   return "${status}"
+}
+
+# The policy and token every agent registers with (node writes, service reads).
+# Both are created under fixed ids, so re-running finds them instead of creating
+# duplicates.
+consul_bootstrap_acls() {
+  require_env CLUSTER_CONSUL_MANAGEMENT_TOKEN CLUSTER_CONSUL_AGENT_TOKEN CLUSTER_CONSUL_AGENT_ACCESSOR
+  local body
+  body="$(umask 077 && mktemp)"
+  if ! consul_api GET /v1/acl/policy/name/mesos-adapter-agents; then
+    jq -n --arg rules 'node_prefix "" { policy = "write" }
+service_prefix "" { policy = "read" }' \
+      '{Name: "mesos-adapter-agents", Description: "Consul agents of the mesos-adapter cluster", Rules: $rules}' >"${body}"
+    consul_api PUT /v1/acl/policy "${body}"
+    log "created Consul policy mesos-adapter-agents"
+  fi
+  if ! consul_api GET "/v1/acl/token/${CLUSTER_CONSUL_AGENT_ACCESSOR}"; then
+    jq -n '{AccessorID: env.CLUSTER_CONSUL_AGENT_ACCESSOR, SecretID: env.CLUSTER_CONSUL_AGENT_TOKEN,
+            Description: "Consul agents of the mesos-adapter cluster",
+            Policies: [{Name: "mesos-adapter-agents"}]}' >"${body}"
+    consul_api PUT /v1/acl/token "${body}"
+    log "created the Consul agent token"
+  fi
+  rm -f "${body}"
 }

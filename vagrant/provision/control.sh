@@ -146,29 +146,11 @@ EOF
   wait_for_http marathon "http://${NODE_IP}:8080/ping" 300
 }
 
-# The Consul server, then the policy and token every agent registers with
-# (node writes, service reads). Both are created under fixed ids, so re-running
-# finds them instead of creating duplicates.
+# The Consul server, then the agents' policy and token (consul.sh).
 setup_consul_server() {
   consul_configure server
   consul_wait_for_leader
-  local body
-  body="$(umask 077 && mktemp)"
-  if ! consul_api GET /v1/acl/policy/name/mesos-adapter-agents; then
-    jq -n --arg rules 'node_prefix "" { policy = "write" }
-service_prefix "" { policy = "read" }' \
-      '{Name: "mesos-adapter-agents", Description: "Consul agents of the mesos-adapter cluster", Rules: $rules}' >"${body}"
-    consul_api PUT /v1/acl/policy "${body}"
-    log "created Consul policy mesos-adapter-agents"
-  fi
-  if ! consul_api GET "/v1/acl/token/${CLUSTER_CONSUL_AGENT_ACCESSOR}"; then
-    jq -n '{AccessorID: env.CLUSTER_CONSUL_AGENT_ACCESSOR, SecretID: env.CLUSTER_CONSUL_AGENT_TOKEN,
-            Description: "Consul agents of the mesos-adapter cluster",
-            Policies: [{Name: "mesos-adapter-agents"}]}' >"${body}"
-    consul_api PUT /v1/acl/token "${body}"
-    log "created the Consul agent token"
-  fi
-  rm -f "${body}"
+  consul_bootstrap_acls
 }
 
 apt_install jq

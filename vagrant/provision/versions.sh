@@ -30,12 +30,14 @@ MARATHON_TARBALL_SHA1="974b48fb9ecc5457fc9e6c03009a0d81685b75cd"
 # Marathon 1.11 runs on Java 8 (DC/OS 2.2 shipped OpenJDK 8); Ubuntu's package.
 JAVA_PACKAGE="openjdk-8-jre-headless"
 
-# Consul 1.14.x: MPL-2.0 (HashiCorp moved to the BSL from 1.17). Official release
-# zip from releases.hashicorp.com; the SHA-256 is the one HashiCorp's
-# consul_1.14.4_SHA256SUMS lists for linux_amd64.
-CONSUL_VERSION="1.14.4"
-CONSUL_ZIP_URL="https://releases.hashicorp.com/consul/${CONSUL_VERSION}/consul_${CONSUL_VERSION}_linux_amd64.zip"
-CONSUL_ZIP_SHA256="eafb7c853ce9cc1536bffa99325f8df365ff70a3b83c037836e63964a8adfd7a"
+# Consul 1.8.7 (MPL-2.0), Ubuntu's own package from jammy's universe component
+# (https://packages.ubuntu.com/jammy/consul), signed by the Ubuntu archive key
+# that apt already trusts; held at this version. It is the release the test
+# suite runs its Consul conformance tests against (tools/install_consul.py takes
+# the same upstream release from Debian's or Ubuntu's pool), so what CI checks
+# is what the VMs run.
+CONSUL_VERSION="1.8.7"
+CONSUL_PACKAGE_VERSION="1.8.7+dfsg1-3"
 
 # Docker Engine on the agents, from Docker's apt repository
 # (https://download.docker.com/linux/ubuntu); apt verifies it against Docker's

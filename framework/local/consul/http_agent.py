@@ -56,9 +56,9 @@ def routes(ctx: Context) -> list[Route]:
         Route(put, "/v1/agent/check/update/{id:.+}", h.check_update),
         Route(put, "/v1/agent/maintenance", h.node_maintenance),
         Route(get, "/v1/agent/self", h.self),
-        Route(get, "/v1/agent/members", h.members),
-        Route(get, "/v1/status/leader", h.leader),
-        Route(get, "/v1/status/peers", h.peers),
+        Route(get, "/v1/agent/members", h.members, anonymous_list=True),
+        Route(get, "/v1/status/leader", h.leader, no_acl=True),
+        Route(get, "/v1/status/peers", h.peers, no_acl=True),
     ]
 
 
@@ -230,7 +230,7 @@ class _AgentHandlers:
         }
 
     async def members(self, request: web.Request) -> web.Response:
-        return reply(request, [self._member()])
+        return reply(request, [] if anonymous(request) else [self._member()])
 
     async def leader(self, request: web.Request) -> web.Response:
         return reply(request, "127.0.0.1:8300")

@@ -13,7 +13,9 @@ Invariants:
   default policy deny) gets 403 "Permission denied" on every write and every
   single-object read, while list reads answer as if empty with
   ``X-Consul-Results-Filtered-By-ACLs: true``: that is what Consul does with
-  ``default_policy = "deny"`` and an anonymous token without policies.
+  ``default_policy = "deny"`` and an anonymous token without policies. The
+  ``/v1/status`` endpoints need no token at all. (Checked against a real
+  Consul 1.8.7 by tests/local_consul/test_acl_and_restart.py.)
   TODO(acl policies): only the master token exists; no ``/v1/acl`` endpoints.
 * A blocking read (``?index=N``) answers at once when the query's index is
   above N, else waits for a change of the tables it reads or for ``wait``
@@ -58,6 +60,7 @@ class Route:
     path: str
     handler: Handler
     anonymous_list: bool = False  # an anonymous caller sees an empty result
+    no_acl: bool = False  # answered without any token (Consul's /v1/status/*)
 
 
 class Closing:
@@ -104,7 +107,7 @@ def _acl_denial(
     request: web.Request, route: Route, acl_token: str | None
 ) -> web.Response | None:
     request[ANONYMOUS_KEY] = False
-    if acl_token is None:
+    if acl_token is None or route.no_acl:
         return None
     token = request_token(request)
     if token and hmac.compare_digest(token.encode(), acl_token.encode()):
