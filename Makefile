@@ -60,7 +60,7 @@ test: lint typecheck pytest
 demo: install
 	$(BIN)/mesos-adapter dev demo
 
-bench: install
+bench: install $(BIN)/consul
 	$(BIN)/python -m benchmarks
 
 clean:

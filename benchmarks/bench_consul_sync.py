@@ -14,6 +14,12 @@
 Consul and the simulated Mesos cluster run in their own processes (spawn), so
 their Python threads do not share the sync loop's GIL. Tasks come from a small
 pymesos framework here; they finish on their own (label ``local.duration``).
+
+When `make test`/`make bench` installed the real Consul 1.8.7
+(tools/install_consul.py), the lag figures are measured again against a real
+`consul agent -dev`, under names ending in ``_real_consul``, and
+``consul_real_{agent,catalog}_registrations_per_s_at_2000`` show what a real
+agent does with many services (see `_registration_rates`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 TASKS = 250
 BIG = 10_000
 NAMES = 100
+RATE_SERVICES = 2_000  # services already on the real agent when measured
+RATE_LAST = 500  # registrations timed, the last of the RATE_SERVICES
 DURATION = "1.0"
 Figures = dict[str, dict[str, Any]]
 
@@ -233,6 +241,78 @@ def _pass(consul_port: int, tmp: str) -> Figures:
     }
 
 
+def _against_real_consul(master: str, tmp: str) -> Figures:
+    from tests.support import real_consul
+
+    executable = real_consul.binary()
+    if executable is None:
+        print(f"bench_consul_sync: {real_consul.SKIP_REASON}; real figures left out")
+        return {}
+    agent = real_consul.RealConsul.start(executable, node_name="bench-real")
+    try:
+        lags = _lags(master, agent.port, tmp)
+    finally:
+        agent.stop()
+    figures = {f"{name}_real_consul": figure for name, figure in lags.items()}
+    figures.update(_registration_rates(executable))
+    return figures
+
+
+def _registration_rates(executable: str) -> Figures:
+    """Writes/s of a real agent once it holds RATE_SERVICES services.
+
+    The sync loop registers every instance on the one agent it talks to. The
+    stand-in's cost per registration is flat; a real Consul 1.8.7 agent's grows
+    with the services it already holds, while catalog writes stay flat. The
+    10,000-task pass is therefore not measured on the real agent (registering
+    10,000 services there takes many minutes); these two figures say why.
+    """
+    import requests
+
+    from tests.support import real_consul
+
+    figures: Figures = {}
+    for kind, path in (
+        ("agent", "/v1/agent/service/register"),
+        ("catalog", "/v1/catalog/register"),
+    ):
+        agent = real_consul.RealConsul.start(executable, node_name="bench-rate")
+        try:
+            with requests.Session() as session:
+                url = f"http://{agent.address}{path}"
+                for number in range(RATE_SERVICES):
+                    if number == RATE_SERVICES - RATE_LAST:
+                        started = time.perf_counter()
+                    response = session.put(
+                        url, json=_rate_body(kind, number), timeout=30
+                    )
+                    response.raise_for_status()
+                seconds = time.perf_counter() - started
+        finally:
+            agent.stop()
+        figures[f"consul_real_{kind}_registrations_per_s_at_{RATE_SERVICES}"] = {
+            "value": RATE_LAST / seconds,
+            "unit": "writes/s",
+            "target": None,
+        }
+    return figures
+
+
+def _rate_body(kind: str, number: int) -> dict[str, Any]:
+    service = {
+        "ID": f"task.{number}:0",
+        "Name": f"svc-{number % NAMES}",
+        "Port": 20000 + number % 1000,
+        "Meta": {"managed-by": "mesos-adapter"},
+    }
+    if kind == "agent":
+        return {**service, "Address": "10.0.0.1"}
+    host = number % 100
+    name = service.pop("Name")
+    catalog = {**service, "Service": name}
+    return {"Node": f"host-{host}", "Address": f"10.0.1.{host}", "Service": catalog}
+
+
 def run() -> Figures:
     import multiprocessing
 
@@ -251,6 +331,7 @@ def run() -> Figures:
         try:
             figures = _lags(master, consul_port, tmp)
             figures.update(_pass(big_port, tmp))
+            figures.update(_against_real_consul(master, tmp))
         finally:
             stop.set()
             for child in (consul, mesos, big):
