@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import io
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,16 +17,11 @@ from types import ModuleType
 
 import pytest
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "build_http_parser_wheel.py"
+from tests.support import tools
 
 
 def load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_http_parser_wheel", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return tools.load_tool("build_http_parser_wheel")
 
 
 def make_sdist(path: Path, files: dict[str, bytes]) -> Path:

@@ -10,10 +10,8 @@ source.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import lzma
-import sys
 import tarfile
 import urllib.error
 from pathlib import Path
@@ -22,16 +20,11 @@ from typing import Any
 
 import pytest
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "install_consul.py"
+from tests.support import tools
 
 
 def load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("install_consul", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return tools.load_tool("install_consul")
 
 
 def ar_member(name: str, data: bytes) -> bytes:

@@ -136,14 +136,7 @@ class Server:
                 {
                     "data_dir": str(root / "data"),
                     "client_addr": "127.0.0.1",
-                    "ports": {
-                        "http": http,
-                        "dns": -1,
-                        "grpc": -1,
-                        "serf_lan": serf_lan,
-                        "serf_wan": serf_wan,
-                        "server": rpc,
-                    },
+                    "ports": real_consul.ports_config(http, serf_lan, serf_wan, rpc),
                 }
             )
         )

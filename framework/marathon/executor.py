@@ -315,13 +315,23 @@ class Deployer:
         return Outcome(ok, "restarted")
 
     def destroy(self, app_id: str, *, wait: bool) -> Outcome:
-        result = self.api.delete_app(app_id, force=True)
-        deployment = str(result.get("deploymentId", ""))
-        self.reporter.say(f"{app_id}: destroying ({deployment})")
-        ok = True
-        if wait:
-            ok = self._wait_gone(app_id)
-        return Outcome(ok, "destroyed")
+        """Delete the app and, for a stable app, its canary app.
+
+        A canary left behind would keep serving its share of the traffic (its
+        Consul entries carry the canary weight) for a service that is gone.
+        """
+        doomed = [app_id]
+        canary = canary_mod.canary_id(app_id)
+        if app_id != canary_mod.stable_id_of(app_id):
+            canary = ""  # app_id is itself a canary
+        if canary and self.api.find_app(canary) is not None:
+            doomed.append(canary)
+        for target in doomed:
+            result = self.api.delete_app(target, force=True)
+            deployment = str(result.get("deploymentId", ""))
+            self.reporter.say(f"{target}: destroying ({deployment})")
+        ok = all(self._wait_gone(target) for target in doomed) if wait else True
+        return Outcome(ok, "destroyed" if len(doomed) == 1 else "destroyed with canary")
 
     def _wait_gone(self, app_id: str) -> bool:
         deadline = self.clock.now() + self.timing.revert_timeout

@@ -64,15 +64,7 @@ def consul_dir(tmp_path: Path) -> Path:
 def consul_server(request: pytest.FixtureRequest, consul_dir: Path) -> Iterator[Any]:
     """The local Consul, then the same test against a real Consul agent."""
     if request.param != "local":
-        marker = request.node.get_closest_marker("stand_in_only")
-        if marker is not None:
-            pytest.skip(f"stand-in only: {marker.args[0]}")
-        executable = real_consul.binary()
-        if executable is None:
-            pytest.skip(real_consul.SKIP_REASON)
-        agent = real_consul.RealConsul.start(executable)
-        yield agent
-        agent.stop()
+        yield from real_consul.agent_for(request)
         return
     local = LocalConsul(port=0, data_dir=consul_dir, node_name="n1", timing=FAST_CONSUL)
     local.start_in_thread()

@@ -76,7 +76,7 @@ def answers_like_1_8(server: Any) -> bool:
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """The stand-in, then the same test against a real Consul agent."""
     if request.param != "local":
-        yield from _real_server(request)
+        yield from real_consul.agent_for(request)
         return
     local = LocalConsul(
         port=0, data_dir=tmp_path / "consul", node_name="n1", timing=FAST
@@ -84,18 +84,6 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     local.start_in_thread()
     yield local
     local.stop_in_thread()
-
-
-def _real_server(request: pytest.FixtureRequest) -> Iterator[real_consul.RealConsul]:
-    marker = request.node.get_closest_marker("stand_in_only")
-    if marker is not None:
-        pytest.skip(f"stand-in only: {marker.args[0]}")
-    executable = real_consul.binary()
-    if executable is None:
-        pytest.skip(real_consul.SKIP_REASON)
-    agent = real_consul.RealConsul.start(executable)
-    yield agent
-    agent.stop()
 
 
 @pytest.fixture

@@ -25,12 +25,7 @@ TOKEN = "s3cret-master"
 def acl_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """ACLs on, default deny, one master token: the stand-in, then real Consul."""
     if request.param != "local":
-        executable = real_consul.binary()
-        if executable is None:
-            pytest.skip(real_consul.SKIP_REASON)
-        agent = real_consul.RealConsul.start(executable, acl_master_token=TOKEN)
-        yield agent
-        agent.stop()
+        yield from real_consul.agent_for(request, acl_master_token=TOKEN)
         return
     local = LocalConsul(
         port=0, data_dir=tmp_path / "acl", acl_master_token=TOKEN, timing=FAST

@@ -36,8 +36,14 @@ class FakeClock:
 class FakeApi:
     """Marathon with one app whose new version never becomes healthy."""
 
-    def __init__(self, existing: bool = True, deployment_alive: bool = True) -> None:
+    def __init__(
+        self,
+        existing: bool = True,
+        deployment_alive: bool = True,
+        apps: tuple[str, ...] = ("/web",),
+    ) -> None:
         self.existing = existing
+        self.apps = set(apps)
         self.deployment_alive = deployment_alive
         self.calls: Counter[str] = Counter()
         self.log: list[str] = []
@@ -51,7 +57,7 @@ class FakeApi:
 
     def find_app(self, app_id: str) -> dict[str, Any] | None:
         self.calls["find"] += 1
-        if not self.existing:
+        if not self.existing or app_id not in self.apps:
             return None
         return {**APP, "version": OLD_VERSION, "portDefinitions": [{"port": 10005}]}
 
@@ -87,6 +93,7 @@ class FakeApi:
 
     def delete_app(self, app_id: str, force: bool) -> dict[str, Any]:
         self.log.append(f"delete app {app_id}")
+        self.apps.discard(app_id)
         return {"deploymentId": "dep-4"}
 
 
@@ -125,6 +132,26 @@ def test_when_the_deployment_is_over_the_previous_version_is_put_back() -> None:
     state = FollowState("/web", "dep-1", "v2", 2, True, 0.0)
     assert d.revert("/web", state, {"version": OLD_VERSION})
     assert api.log == ["delete deployment dep-1", f"rollback {OLD_VERSION} force=True"]
+
+
+def test_destroying_a_stable_app_also_removes_its_canary() -> None:
+    api = FakeApi(apps=("/web", "/web-canary"))
+    d, _, _ = deployer(api)
+
+    outcome = d.destroy("/web", wait=True)
+
+    assert outcome.ok and outcome.reason == "destroyed with canary"
+    assert api.log == ["delete app /web", "delete app /web-canary"]
+
+
+def test_destroying_a_canary_or_an_app_without_one_removes_only_that_app() -> None:
+    for target, apps in (("/web-canary", ("/web", "/web-canary")), ("/web", ("/web",))):
+        api = FakeApi(apps=apps)
+        d, _, _ = deployer(api)
+
+        assert d.destroy(target, wait=True).ok
+
+        assert api.log == [f"delete app {target}"]
 
 
 def test_a_new_app_that_fails_is_destroyed() -> None:

@@ -20,8 +20,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import requests
 
 VERSION = "1.8.7"
@@ -52,6 +54,41 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def ports_config(
+    http: int, serf_lan: int, serf_wan: int, server: int
+) -> dict[str, int]:
+    """Consul's ``ports`` block: these four, DNS and gRPC off."""
+    return {
+        "http": http,
+        "dns": -1,
+        "grpc": -1,
+        "serf_lan": serf_lan,
+        "serf_wan": serf_wan,
+        "server": server,
+    }
+
+
+def agent_for(
+    request: pytest.FixtureRequest, acl_master_token: str | None = None
+) -> Iterator[RealConsul]:
+    """Yield a started agent for a fixture, or skip the test with the reason.
+
+    A test marked ``stand_in_only`` skips here: it checks a knob of the stand-in
+    that a real Consul does not have.
+    """
+    marker = request.node.get_closest_marker("stand_in_only")
+    if marker is not None:
+        pytest.skip(f"stand-in only: {marker.args[0]}")
+    executable = binary()
+    if executable is None:
+        pytest.skip(SKIP_REASON)
+    agent = RealConsul.start(executable, acl_master_token=acl_master_token)
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
 class RealConsul:
     """One `consul agent -dev` process on loopback."""
 
@@ -69,21 +106,14 @@ class RealConsul:
     def start(
         cls, executable: str, node_name: str = "n1", acl_master_token: str | None = None
     ) -> RealConsul:
-        http, serf_lan, serf_wan, server = free_ports(4)
+        http, *others = free_ports(4)
         config: dict[str, object] = {
             "node_name": node_name,
             "datacenter": "dc1",
             "bind_addr": "127.0.0.1",
             "client_addr": "127.0.0.1",
             "disable_update_check": True,
-            "ports": {
-                "http": http,
-                "dns": -1,
-                "grpc": -1,
-                "serf_lan": serf_lan,
-                "serf_wan": serf_wan,
-                "server": server,
-            },
+            "ports": ports_config(http, *others),
         }
         if acl_master_token:
             config["acl"] = {
