@@ -10,6 +10,10 @@
 The server runs in its own process (so the client's and the server's Python
 threads do not share a GIL) with Consul's default timings and a temporary
 data dir, so disk writes are included. The write count covers the whole run.
+
+With the real Consul 1.8.7 installed (tools/install_consul.py), the first two
+figures are measured again against a real ``consul agent -dev`` under names
+starting ``consul_real_``: the yardstick for the stand-in's own targets.
 """
 
 from __future__ import annotations
@@ -55,7 +59,44 @@ def _serve(data_dir: str, ports: Any, stop: Any, writes: Any) -> None:
     writes.put(counted)
 
 
+def _real() -> dict[str, dict[str, Any]]:
+    import consul
+
+    from tests.support import real_consul
+
+    executable = real_consul.binary()
+    if executable is None:
+        print(f"bench_consul_local: {real_consul.SKIP_REASON}; real figures left out")
+        return {}
+    agent = real_consul.RealConsul.start(executable, node_name="bench")
+    client = consul.Consul(host="127.0.0.1", port=agent.port)
+    try:
+        register = _register_all(client)
+        read = _read_all(client)
+    finally:
+        client.http.session.close()
+        agent.stop()
+    return {
+        "consul_real_register_1000_services": {
+            "value": register,
+            "unit": "s",
+            "target": None,
+        },
+        "consul_real_health_passing_1000_reads": {
+            "value": read,
+            "unit": "s",
+            "target": None,
+        },
+    }
+
+
 def run() -> dict[str, dict[str, Any]]:
+    figures = _stand_in()
+    figures.update(_real())
+    return figures
+
+
+def _stand_in() -> dict[str, dict[str, Any]]:
     import multiprocessing
 
     import consul
@@ -96,4 +137,4 @@ def run() -> dict[str, dict[str, Any]]:
 if __name__ == "__main__":
     for name, figure in run().items():
         value, unit, target = figure["value"], figure["unit"], figure["target"]
-        print(f"{name}: {value:.4g} {unit} (target {target} {unit})")
+        print(f"{name}: {value:.4g} {unit} (target {target})")

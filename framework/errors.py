@@ -22,6 +22,20 @@ backoff (tenacity) and give up on a ``PermanentError`` at once.
 
 from __future__ import annotations
 
+import http.client
+
+# What a call on a pymesos scheduler driver raises when the master refuses it or
+# the connection drops mid-call (pymesos 0.3.15): RuntimeError for a refusal or
+# "Not connected yet", OSError for socket errors, http.client.HTTPException when
+# the driver's own thread closed the shared connection between the request and
+# its response (seen as ResponseNotReady while a master stops). The driver
+# reconnects by itself, so callers log these and let reconciliation repair.
+DRIVER_CALL_ERRORS: tuple[type[Exception], ...] = (
+    RuntimeError,
+    OSError,
+    http.client.HTTPException,
+)
+
 
 class MesosAdapterError(Exception):
     """Root of every error raised on purpose by mesos-adapter."""

@@ -30,7 +30,7 @@ from framework.batch.spec import JobSpec
 from framework.batch.store import FINAL_JOB_STATES, JobStore
 from framework.clients import mesos as mesos_client
 from framework.clients.mesos_operator import OperatorClient
-from framework.errors import BackendError
+from framework.errors import DRIVER_CALL_ERRORS, BackendError
 from framework.ids import AgentId, FrameworkId, JobId, TaskId
 from framework.metrics import Histogram
 from framework.settings import MesosSettings
@@ -100,7 +100,7 @@ class BatchService:
             return
         try:
             self.driver.acknowledgeStatusUpdate(dict(update))
-        except (RuntimeError, OSError) as exc:
+        except DRIVER_CALL_ERRORS as exc:
             task = update.get("task_id", {}).get("value")
             logger.warning(
                 "could not acknowledge the %s update of task %s (%s); "
@@ -140,7 +140,7 @@ class BatchService:
                 continue
             try:
                 self._send(instruction)
-            except (RuntimeError, OSError) as exc:
+            except DRIVER_CALL_ERRORS as exc:
                 logger.warning(
                     "Mesos refused or missed %s (%s); will reconcile on the next tick",
                     type(instruction).__name__,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from framework.batch.core import BatchCore
 from framework.batch.scheduler import BatchService
@@ -13,7 +16,7 @@ from framework.ids import TaskId
 
 
 class AckDriver:
-    def __init__(self, store: JobStore, *, fail: bool = False) -> None:
+    def __init__(self, store: JobStore, *, fail: Exception | None = None) -> None:
         self.store = store
         self.fail = fail
         self.acked: list[tuple[str, str | None]] = []
@@ -22,10 +25,8 @@ class AckDriver:
         task_id = status["task_id"]["value"]
         stored = self.store.task(TaskId(task_id))
         self.acked.append((task_id, stored.state if stored else None))
-        if self.fail:
-            raise RuntimeError(
-                "Failed to send request 403: Framework is not subscribed"
-            )
+        if self.fail is not None:
+            raise self.fail
 
     def killTask(self, task_id: Any) -> None:
         pass
@@ -80,8 +81,18 @@ def test_master_generated_updates_without_uuid_are_not_acknowledged(
     assert driver.acked == []
 
 
-def test_a_failed_acknowledgement_does_not_raise(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RuntimeError("Failed to send request 403: Framework is not subscribed"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        http.client.ResponseNotReady("Idle"),  # connection closed mid-call
+    ],
+)
+def test_a_failed_acknowledgement_does_not_raise(
+    tmp_path: Path, failure: Exception
+) -> None:
     store = JobStore(tmp_path / "s.sqlite")
     service = BatchService(BatchCore(store))
-    service.driver = AckDriver(store, fail=True)
+    service.driver = AckDriver(store, fail=failure)
     service.status(update("stray.0.1", "TASK_FINISHED"))  # must not raise

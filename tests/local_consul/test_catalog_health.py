@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import consul
+import requests
 
 
 def _register(c: Any, service_id: str, tags: list[str], *, healthy: bool) -> None:
@@ -139,3 +141,15 @@ def test_health_service_filter_expression(c: Any) -> None:
     _, entries = c.health.service("web", filter_expr='"y" in Service.Tags')
 
     assert [e["Service"]["ID"] for e in entries] == ["w2"]
+
+
+def test_json_replies_carry_the_bare_json_media_type(
+    c: Any, http: Callable[..., requests.Response]
+) -> None:
+    _register(c, "w1", ["a"], healthy=True)
+
+    for path in ("/v1/catalog/services", "/v1/health/service/web", "/v1/agent/self"):
+        response = http("GET", path)
+
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from framework.ids import AgentId, AppId, OfferId, TaskId
 from framework.local.marathon import commands, health, offers, planner
-from framework.local.marathon.core import Decline, Kill, MarathonCore
+from framework.local.marathon.core import Decline, Kill, MarathonCore, Revive
 from framework.local.marathon.model import (
     HealthState,
     MarathonTiming,
@@ -18,6 +19,7 @@ from framework.local.marathon.model import (
     parse_ts,
     task_id_prefix,
 )
+from framework.local.marathon.service import DriverWorker
 from framework.local.marathon.validation import NO_CMD, AppInvalid, normalize_app
 
 
@@ -389,3 +391,28 @@ def test_unknown_running_tasks_are_killed() -> None:
         "state": "TASK_RUNNING",
     }
     assert core.on_status(update) == [Kill(TaskId("x.1"), AgentId("a1"))]
+
+
+class FlakyDriver:
+    """Drops the connection on the first decline, as pymesos does mid-stop."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def declineOffer(self, offer_ids: Any, filters: Any) -> None:
+        self.calls.append("decline")
+        raise http.client.ResponseNotReady("Idle")
+
+    def reviveOffers(self) -> None:
+        self.calls.append("revive")
+
+
+def test_driver_worker_survives_a_connection_dropped_mid_call() -> None:
+    worker = DriverWorker()
+    worker.driver = FlakyDriver()
+    worker.start()
+
+    worker.submit([Decline((OfferId("o1"),), 5.0), Revive()])
+    worker.stop()
+
+    assert worker.driver.calls == ["decline", "revive"]

@@ -153,9 +153,9 @@ def reply(
         out[FILTERED_HEADER] = "true"
     pretty = "pretty" in request.query
     body = json.dumps(data, indent=4 if pretty else None)
-    return web.Response(
-        status=status, text=body, content_type="application/json", headers=out
-    )
+    # Consul sends the bare media type; aiohttp would add "; charset=utf-8".
+    out["Content-Type"] = "application/json"
+    return web.Response(status=status, body=body.encode(), headers=out)
 
 
 def index_headers(request: web.Request, index: int) -> dict[str, str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from framework.clients import mesos as mesos_client
+from framework.errors import DRIVER_CALL_ERRORS
 from framework.local.marathon import persist
 from framework.local.marathon.core import (
     Decline,
@@ -42,6 +43,8 @@ from framework.local.marathon.events import EventBus
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 FRAMEWORK_NAME = "marathon"
+# pymesos asserts on some calls made while it is not connected.
+_WORKER_ERRORS: tuple[type[Exception], ...] = (*DRIVER_CALL_ERRORS, AssertionError)
 
 
 class DriverWorker:
@@ -69,7 +72,7 @@ class DriverWorker:
         while (instruction := self._queue.get()) is not None:
             try:
                 self._send(instruction)
-            except (RuntimeError, OSError, AssertionError) as exc:
+            except _WORKER_ERRORS as exc:
                 logger.warning(
                     "Mesos refused or missed %s (%s); the next tick or "
                     "reconciliation repairs it",
@@ -193,7 +196,7 @@ class MarathonScheduler(mesos_client.Scheduler):  # type: ignore[misc]
         # thread when the ACK races a master failover. Mesos resends on failure.
         try:
             driver.acknowledgeStatusUpdate(update)
-        except (RuntimeError, OSError) as exc:
+        except DRIVER_CALL_ERRORS as exc:
             logger.warning(
                 "could not acknowledge the %s update of task %s (%s); "
                 "Mesos will send it again",
