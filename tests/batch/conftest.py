@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +15,15 @@ import pytest
 import requests
 
 from framework.batch import service_main
-from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.cluster import LocalCluster
 from framework.settings import Settings, load_settings
-
-FAST_CLUSTER = {
-    "port": 0,
-    "allocation_interval": 0.1,
-    "heartbeat_interval": 1.0,
-    "update_backoff": 0.3,
-    "tick_interval": 0.05,
-    "default_kill_grace": 1.0,
-}
+from tests.support.cluster import fast_cluster
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    local = LocalCluster(
-        ClusterConfig(
-            **FAST_CLUSTER,  # type: ignore[arg-type]
-            agents=2,
-            agent_cpus=2,
-            agent_mem=2048,
-            work_dir=tmp_path / "work",
-        )
-    )
-    local.start_in_thread()
-    yield local
-    local.stop()
+    yield from fast_cluster(tmp_path, agents=2, agent_cpus=2, agent_mem=2048)
 
 
 def scheduler_settings(cluster: LocalCluster, state: Path) -> Settings:
@@ -81,19 +62,6 @@ def scheduler(cluster: LocalCluster, tmp_path: Path) -> Iterator[InProcessSchedu
     running = InProcessScheduler(scheduler_settings(cluster, tmp_path / "s.sqlite"))
     yield running
     running.stop()
-
-
-def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition"
-) -> Any:
-    """Poll until ``predicate`` returns a truthy value (never asserts a duration)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job_state(url: str, job_id: str) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from framework.cli.main import main
 from framework.local.cluster import ClusterConfig, LocalCluster
 from framework.settings import load_settings
 from tests.batch.conftest import (
-    FAST_CLUSTER,
     InProcessScheduler,
     SubprocessScheduler,
     job_state,
     wait_final,
-    wait_for,
 )
+from tests.support.cluster import FAST_CLUSTER
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -285,7 +285,7 @@ def test_jobs_stay_queued_while_the_master_is_down_then_run(tmp_path: Path) -> N
         "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
     }
     running = InProcessScheduler(load_settings(env=env).settings)
-    cluster = LocalCluster(ClusterConfig(**{**FAST_CLUSTER, "port": port}))  # type: ignore[arg-type]
+    cluster = LocalCluster(ClusterConfig(**{**FAST_CLUSTER, "port": port}))
     try:
         assert submit(running.url, spec("patient", "true")).status_code == 201
         why = requests.get(f"{running.url}/v1/jobs/patient/why", timeout=5).json()

@@ -9,9 +9,10 @@ import requests
 
 from framework.clients import consul as consul_client
 from framework.consul_sync.loop import LoopOptions
-from tests.batch.conftest import InProcessScheduler, job_state, wait_final, wait_for
+from tests.batch.conftest import InProcessScheduler, job_state, wait_final
 from tests.cluster.conftest import Target
 from tests.consul_sync.conftest import RunningSync
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -12,9 +12,9 @@ from framework.cli.main import main
 from framework.clients import consul as consul_client
 from framework.clients.marathon_api import MarathonApi
 from framework.consul_sync.loop import LoopOptions
-from tests.batch.conftest import wait_for
 from tests.cluster.conftest import Target
 from tests.consul_sync.conftest import RunningSync
+from tests.support.waiting import wait_for
 
 APP = Path(__file__).resolve().parents[2] / "marathon_apps" / "http-service.json"
 

@@ -23,6 +23,7 @@ from framework.local.consul import LocalConsul, Timing
 from framework.settings import Settings, load_settings
 from tests.local.mesos_helpers import Recorder, framework_info, running_driver
 from tests.support import real_consul
+from tests.support.waiting import wait_for
 
 FAST_CONSUL = Timing(
     min_check_interval=0.02,
@@ -35,18 +36,6 @@ FAST_OPTIONS = LoopOptions(
     marathon=False, lock_delay=0, renew_every=0.05, acquire_every=0.05
 )
 WAIT = 20.0  # a hang guard, never an assertion about speed
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition still false after {timeout}s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,9 @@ import pytest
 
 from framework.local.cluster import LocalCluster
 from framework.local.consul import LocalConsul
-from tests.consul_sync.conftest import FAST_CONSUL, Framework, wait_for
+from tests.consul_sync.conftest import FAST_CONSUL, Framework
 from tests.consul_sync.test_sync_e2e import WEB, ours
+from tests.support.waiting import wait_for
 
 KEY = "mesos-adapter/cli/sync-leader"
 FLAGS = ["--metrics-port", "0", "--lock-delay", "0"]

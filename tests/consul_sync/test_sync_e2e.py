@@ -18,9 +18,9 @@ from tests.consul_sync.conftest import (
     WAIT,
     Framework,
     RunningSync,
-    wait_for,
 )
 from tests.support.real_consul import RealConsul
+from tests.support.waiting import wait_for
 
 WEB = {"consul.name": "web", "consul.tags": "http", "mesos-adapter/job": "job-web"}
 

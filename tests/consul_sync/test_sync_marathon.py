@@ -23,8 +23,8 @@ from tests.consul_sync.conftest import (
     FAST_OPTIONS,
     RunningSync,
     sync_settings,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 SERVER = """
 import http.server, os, sys

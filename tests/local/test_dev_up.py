@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from framework.settings import load_settings
-from tests.batch.conftest import InProcessScheduler, wait_for
+from tests.batch.conftest import InProcessScheduler
+from tests.support.waiting import wait_for
 
 
 def free_port() -> int:

@@ -12,7 +12,8 @@ import requests
 
 from framework.local.cluster import ClusterConfig, LocalCluster
 from framework.settings import load_settings
-from tests.batch.conftest import FAST_CLUSTER, InProcessScheduler, wait_final
+from tests.batch.conftest import InProcessScheduler, wait_final
+from tests.support.cluster import FAST_CLUSTER
 
 SUBSCRIBE = {
     "type": "SUBSCRIBE",
@@ -24,7 +25,7 @@ SUBSCRIBE = {
 def guarded(tmp_path: Path) -> Iterator[LocalCluster]:
     cluster = LocalCluster(
         ClusterConfig(
-            **FAST_CLUSTER,  # type: ignore[arg-type]
+            **FAST_CLUSTER,
             work_dir=tmp_path / "work",
             credentials=(("batch", "s3cret"), ("ops", "0ps")),
         )

@@ -6,7 +6,6 @@ Every test talks to the stand-in over a real loopback socket through py-consul
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,6 @@ FAST = Timing(
     session_ttl_multiplier=0.02,  # a 10 s session TTL lapses after 0.2 s
     flush_delay=0.01,
 )
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition still false after {timeout}s")
-        time.sleep(0.01)
 
 
 class Clients:

@@ -11,7 +11,8 @@ from typing import Any
 import consul
 import pytest
 
-from tests.local_consul.conftest import answers_like_1_8, wait_for
+from tests.local_consul.conftest import answers_like_1_8
+from tests.support.waiting import wait_for
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,8 @@ from typing import Any
 import requests
 
 from framework.local.consul import LocalConsul
-from tests.local_consul.conftest import FAST, Clients, wait_for
+from tests.local_consul.conftest import FAST, Clients
+from tests.support.waiting import wait_for
 
 
 def test_put_get_roundtrip_with_flags_and_indexes(c: Any) -> None:

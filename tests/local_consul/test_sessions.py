@@ -7,7 +7,8 @@ from typing import Any
 import consul
 import pytest
 
-from tests.local_consul.conftest import Clients, wait_for
+from tests.local_consul.conftest import Clients
+from tests.support.waiting import wait_for
 
 
 def test_session_is_listed_and_bound_to_serf_health(c: Any) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import random
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,10 @@ import pytest
 import requests
 
 from framework.clients.marathon_compat import marathon
-from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.cluster import LocalCluster
 from framework.local.marathon import LocalMarathon, MarathonTiming
+from tests.support.cluster import fast_cluster
 
-FAST_CLUSTER: dict[str, Any] = {
-    "port": 0,
-    "allocation_interval": 0.05,
-    "heartbeat_interval": 1.0,
-    "update_backoff": 0.3,
-    "tick_interval": 0.05,
-    "default_kill_grace": 0.5,
-}
 FAST = MarathonTiming(
     tick_interval=0.05, revive_interval=0.2, refuse_seconds=0.3, time_scale=0.1
 )
@@ -54,19 +46,15 @@ def _free(port: int) -> bool:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    local = LocalCluster(
-        ClusterConfig(
-            **FAST_CLUSTER,
-            agent_ports=free_port_range(),
-            agents=2,
-            agent_cpus=4,
-            agent_mem=4096,
-            work_dir=tmp_path / "work",
-        )
+    yield from fast_cluster(
+        tmp_path,
+        allocation_interval=0.05,
+        default_kill_grace=0.5,
+        agent_ports=free_port_range(),
+        agents=2,
+        agent_cpus=4,
+        agent_mem=4096,
     )
-    local.start_in_thread()
-    yield local
-    local.stop()
 
 
 class Stand:
@@ -109,19 +97,6 @@ def client(server: LocalMarathon) -> Iterator[Any]:
     yield api
     api.session.close()
     api.sse_session.close()
-
-
-def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll until ``predicate`` is truthy (never asserts a duration)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def app_of(client: Any, app_id: str) -> Any:

@@ -15,7 +15,8 @@ import pytest
 from framework.clients.marathon_compat import marathon
 from framework.local.marathon import LocalMarathon
 from framework.local.marathon.model import parse_ts
-from tests.local_marathon.conftest import app_of, raw, settled, wait_for
+from tests.local_marathon.conftest import app_of, raw, settled
+from tests.support.waiting import wait_for
 
 errors = marathon.exceptions
 App = marathon.MarathonApp

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from framework.clients.marathon_compat import marathon
-from tests.local_marathon.conftest import Stand, app_of, settled, wait_for
+from tests.local_marathon.conftest import Stand, app_of, settled
+from tests.support.waiting import wait_for
 
 App = marathon.MarathonApp
 HealthCheck = marathon.models.MarathonHealthCheck

@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 
 from framework.clients.marathon_api import MarathonApi
-from framework.local.cluster import ClusterConfig, LocalCluster
+from framework.local.cluster import LocalCluster
 from framework.settings import MarathonSettings
+from tests.support.cluster import fast_cluster
 
-FAST_CLUSTER: dict[str, Any] = {
-    "port": 0,
-    "allocation_interval": 0.1,
-    "heartbeat_interval": 1.0,
-    "update_backoff": 0.3,
-    "tick_interval": 0.05,
-    "default_kill_grace": 1.0,
-}
 # Serves ./www on $PORT0; /health exists only when HEALTH is "ok".
 SERVE = (
     'mkdir -p www && if [ "$HEALTH" = ok ]; then echo ok > www/health; fi && '
@@ -61,18 +54,7 @@ def service(version: str, *, health: str = "ok", instances: int = 2) -> dict[str
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    local = LocalCluster(
-        ClusterConfig(
-            **FAST_CLUSTER,
-            agents=2,
-            agent_cpus=4,
-            agent_mem=4096,
-            work_dir=tmp_path / "work",
-        )
-    )
-    local.start_in_thread()
-    yield local
-    local.stop()
+    yield from fast_cluster(tmp_path, agents=2, agent_cpus=4, agent_mem=4096)
 
 
 @pytest.fixture
