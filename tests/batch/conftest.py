@@ -15,10 +15,27 @@ import pytest
 import requests
 
 from framework.batch import service_main
+from framework.batch.store import JobStore
 from framework.local.cluster import LocalCluster
 from framework.settings import Settings, load_settings
 from tests.support.cluster import fast_cluster
 from tests.support.waiting import wait_for
+
+
+@pytest.fixture(autouse=True)
+def _close_job_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every JobStore a test opened (Python 3.13 warns on unclosed sqlite)."""
+    opened: list[JobStore] = []
+    original = JobStore.__init__
+
+    def recording_init(self: JobStore, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(JobStore, "__init__", recording_init)
+    yield
+    for store in opened:
+        store.close()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,16 +31,20 @@ VERSION = "1.8.7"
 SKIP_REASON = (
     f"real Consul {VERSION} not installed (make install runs tools/install_consul.py)"
 )
-_VENV_BINARY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "consul"
 
 
 def binary() -> str | None:
-    """The Consul binary to run: $MESOS_ADAPTER_TEST_CONSUL, the venv's, or PATH."""
+    """The Consul binary to run: $MESOS_ADAPTER_TEST_CONSUL, the venv's, or PATH.
+
+    The venv is the one running the tests (``make test VENV=...`` installs the
+    binary into that venv's bin directory), found through ``sys.executable``.
+    """
     chosen = os.environ.get("MESOS_ADAPTER_TEST_CONSUL")
     if chosen:
         return chosen
-    if _VENV_BINARY.is_file():
-        return str(_VENV_BINARY)
+    beside_python = Path(sys.executable).parent / "consul"
+    if beside_python.is_file():
+        return str(beside_python)
     return shutil.which("consul")
 
 
