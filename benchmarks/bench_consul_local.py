@@ -59,23 +59,25 @@ def _serve(data_dir: str, ports: Any, stop: Any, writes: Any) -> None:
     writes.put(counted)
 
 
-def _real() -> dict[str, dict[str, Any]]:
+def _measure(port: int) -> tuple[float, float]:
+    """Seconds for the 1,000 registrations, then for the 1,000 reads."""
     import consul
 
-    from tests.support import real_consul
-
-    executable = real_consul.binary()
-    if executable is None:
-        print(f"bench_consul_local: {real_consul.SKIP_REASON}; real figures left out")
-        return {}
-    agent = real_consul.RealConsul.start(executable, node_name="bench")
-    client = consul.Consul(host="127.0.0.1", port=agent.port)
+    client = consul.Consul(host="127.0.0.1", port=port)
     try:
-        register = _register_all(client)
-        read = _read_all(client)
+        return _register_all(client), _read_all(client)
     finally:
         client.http.session.close()
-        agent.stop()
+
+
+def _real() -> dict[str, dict[str, Any]]:
+    from tests.support import real_consul
+
+    with real_consul.started("bench") as agent:
+        if agent is None:
+            print(f"bench_consul_local: {real_consul.SKIP_REASON}; no real figures")
+            return {}
+        register, read = _measure(agent.port)
     return {
         "consul_real_register_1000_services": {
             "value": register,
@@ -99,19 +101,14 @@ def run() -> dict[str, dict[str, Any]]:
 def _stand_in() -> dict[str, dict[str, Any]]:
     import multiprocessing
 
-    import consul
-
     spawn = multiprocessing.get_context("spawn")
     ports, writes, stop = spawn.Queue(), spawn.Queue(), spawn.Event()
     with tempfile.TemporaryDirectory() as data_dir:
         child = spawn.Process(target=_serve, args=(data_dir, ports, stop, writes))
         child.start()
-        client = consul.Consul(host="127.0.0.1", port=ports.get(timeout=60))
         try:
-            register = _register_all(client)
-            read = _read_all(client)
+            register, read = _measure(ports.get(timeout=60))
         finally:
-            client.http.session.close()
             stop.set()
             flushed = writes.get(timeout=60)
             child.join(60)

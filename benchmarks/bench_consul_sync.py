@@ -244,21 +244,17 @@ def _pass(consul_port: int, tmp: str) -> Figures:
 def _against_real_consul(master: str, tmp: str) -> Figures:
     from tests.support import real_consul
 
-    executable = real_consul.binary()
-    if executable is None:
-        print(f"bench_consul_sync: {real_consul.SKIP_REASON}; real figures left out")
-        return {}
-    agent = real_consul.RealConsul.start(executable, node_name="bench-real")
-    try:
+    with real_consul.started("bench-real") as agent:
+        if agent is None:
+            print(f"bench_consul_sync: {real_consul.SKIP_REASON}; no real figures")
+            return {}
         lags = _lags(master, agent.port, tmp)
-    finally:
-        agent.stop()
     figures = {f"{name}_real_consul": figure for name, figure in lags.items()}
-    figures.update(_registration_rates(executable))
+    figures.update(_registration_rates())
     return figures
 
 
-def _registration_rates(executable: str) -> Figures:
+def _registration_rates() -> Figures:
     """Writes/s of a real agent once it holds RATE_SERVICES services.
 
     The sync loop registers every instance on the one agent it talks to. The
@@ -267,8 +263,6 @@ def _registration_rates(executable: str) -> Figures:
     10,000-task pass is therefore not measured on the real agent (registering
     10,000 services there takes many minutes); these two figures say why.
     """
-    import requests
-
     from tests.support import real_consul
 
     figures: Figures = {}
@@ -276,26 +270,28 @@ def _registration_rates(executable: str) -> Figures:
         ("agent", "/v1/agent/service/register"),
         ("catalog", "/v1/catalog/register"),
     ):
-        agent = real_consul.RealConsul.start(executable, node_name="bench-rate")
-        try:
-            with requests.Session() as session:
-                url = f"http://{agent.address}{path}"
-                for number in range(RATE_SERVICES):
-                    if number == RATE_SERVICES - RATE_LAST:
-                        started = time.perf_counter()
-                    response = session.put(
-                        url, json=_rate_body(kind, number), timeout=30
-                    )
-                    response.raise_for_status()
-                seconds = time.perf_counter() - started
-        finally:
-            agent.stop()
+        with real_consul.started("bench-rate") as agent:
+            assert agent is not None  # the caller checked that Consul is installed
+            seconds = _time_last_registrations(f"http://{agent.address}{path}", kind)
         figures[f"consul_real_{kind}_registrations_per_s_at_{RATE_SERVICES}"] = {
             "value": RATE_LAST / seconds,
             "unit": "writes/s",
             "target": None,
         }
     return figures
+
+
+def _time_last_registrations(url: str, kind: str) -> float:
+    """Register RATE_SERVICES instances; seconds taken by the last RATE_LAST."""
+    import requests
+
+    with requests.Session() as session:
+        for number in range(RATE_SERVICES):
+            if number == RATE_SERVICES - RATE_LAST:
+                started = time.perf_counter()
+            response = session.put(url, json=_rate_body(kind, number), timeout=30)
+            response.raise_for_status()
+    return time.perf_counter() - started
 
 
 def _rate_body(kind: str, number: int) -> dict[str, Any]:

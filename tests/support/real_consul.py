@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,20 @@ def ports_config(
         "serf_wan": serf_wan,
         "server": server,
     }
+
+
+@contextmanager
+def started(node_name: str = "n1") -> Iterator[RealConsul | None]:
+    """A running agent for the block, or None when Consul is not installed."""
+    executable = binary()
+    if executable is None:
+        yield None
+        return
+    agent = RealConsul.start(executable, node_name=node_name)
+    try:
+        yield agent
+    finally:
+        agent.stop()
 
 
 def agent_for(
