@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from framework.settings import Loaded, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -45,3 +48,14 @@ def stop_on_signals() -> asyncio.Event:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     return stop
+
+
+def local_port_option(default: int) -> Callable[[F], F]:
+    """``--port`` of a dev server on 127.0.0.1 (0 picks a free one)."""
+    return click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help="Port on 127.0.0.1 (0 picks a free one).",
+    )

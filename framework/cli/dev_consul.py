@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from framework.cli.common import stop_on_signals
+from framework.cli.common import local_port_option, stop_on_signals
 from framework.local.consul import LocalConsul
 from framework.local.consul.persist import CorruptState
 from framework.logs import configure
@@ -31,13 +31,7 @@ def default_data_dir() -> Path:
 
 
 @click.command("consul")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8500,
-    show_default=True,
-    help="Port on 127.0.0.1 (0 picks a free one).",
-)
+@local_port_option(8500)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

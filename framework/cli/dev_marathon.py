@@ -17,18 +17,12 @@ from pathlib import Path
 
 import click
 
-from framework.cli.common import stop_on_signals
+from framework.cli.common import local_port_option, stop_on_signals
 from framework.logs import configure
 
 
 @click.command("marathon")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Port on 127.0.0.1 (0 picks a free one).",
-)
+@local_port_option(8080)
 @click.option(
     "--master",
     envvar="MESOS_MASTER",

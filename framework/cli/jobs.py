@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -20,6 +21,8 @@ from rich.table import Table
 from framework.batch.client import ApiError, JobsClient
 from framework.cli.common import state
 from framework.errors import InputError, SpecError
+
+T = TypeVar("T")
 
 OUTPUT = click.option(
     "--output",
@@ -39,7 +42,15 @@ def _client(ctx: click.Context) -> JobsClient:
     return JobsClient(state(ctx).loaded().settings.scheduler.api_url)
 
 
-def _fail(exc: ApiError) -> None:
+def _call(ctx: click.Context, request: Callable[[JobsClient], T]) -> T:
+    """Run one scheduler API request; an API error ends the command (see _fail)."""
+    try:
+        return request(_client(ctx))
+    except ApiError as exc:
+        _fail(exc)
+
+
+def _fail(exc: ApiError) -> NoReturn:
     # Errors a user can fix exit 2 with one line; others exit 1.
     code = 2 if 400 <= exc.status < 500 else 1
     click.echo(f"mesos-adapter: error: {exc}", err=True)
@@ -54,10 +65,7 @@ def submit(ctx: click.Context, spec_file: str, output: str) -> None:
     """Submit the job spec in SPEC_FILE (JSON or YAML; '-' for stdin)."""
     text = sys.stdin.read() if spec_file == "-" else _read(spec_file)
     text = resolve_spark_app(text, spec_file)
-    try:
-        job = _client(ctx).submit(text)
-    except ApiError as exc:
-        _fail(exc)
+    job = _call(ctx, lambda client: client.submit(text))
     if output == "json":
         click.echo(json.dumps(job, indent=2))
     else:
@@ -127,10 +135,7 @@ def jobs_table(found: list[dict[str, Any]], title: str = "jobs") -> Table:
 @click.pass_context
 def status(ctx: click.Context, job_id: str, output: str) -> None:
     """One job with every attempt of every instance."""
-    try:
-        job = _client(ctx).job(job_id)
-    except ApiError as exc:
-        _fail(exc)
+    job = _call(ctx, lambda client: client.job(job_id))
     if output == "json":
         click.echo(json.dumps(job, indent=2))
         return
@@ -157,10 +162,7 @@ def status(ctx: click.Context, job_id: str, output: str) -> None:
 @click.pass_context
 def why(ctx: click.Context, job_id: str, output: str) -> None:
     """Why a job is still waiting (or what ended it)."""
-    try:
-        answer = _client(ctx).why(job_id)
-    except ApiError as exc:
-        _fail(exc)
+    answer = _call(ctx, lambda client: client.why(job_id))
     if output == "json":
         click.echo(json.dumps(answer, indent=2))
         return
@@ -177,10 +179,7 @@ def why(ctx: click.Context, job_id: str, output: str) -> None:
 @click.pass_context
 def kill(ctx: click.Context, job_id: str) -> None:
     """Kill every task of a job; it is not retried."""
-    try:
-        job = _client(ctx).kill(job_id)
-    except ApiError as exc:
-        _fail(exc)
+    job = _call(ctx, lambda client: client.kill(job_id))
     click.echo(f"job {job['id']}: kill requested ({job['state']})")
 
 
@@ -198,10 +197,7 @@ def logs(
     from framework.clients import mesos_files
     from framework.clients.mesos_operator import OperatorClient
 
-    try:
-        job = _client(ctx).job(job_id)
-    except ApiError as exc:
-        _fail(exc)
+    job = _call(ctx, lambda client: client.job(job_id))
     attempts = [
         a for a in job["attempts"] if instance is None or a["instance"] == instance
     ]

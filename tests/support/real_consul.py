@@ -12,6 +12,7 @@ did not create.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -34,19 +35,33 @@ SKIP_REASON = (
 )
 
 
+@functools.cache
 def binary() -> str | None:
-    """The Consul binary to run: $MESOS_ADAPTER_TEST_CONSUL, the venv's, or PATH.
+    """The first Consul 1.8.7 among $MESOS_ADAPTER_TEST_CONSUL, the venv's, PATH.
 
     The venv is the one running the tests (``make test VENV=...`` installs the
     binary into that venv's bin directory), found through ``sys.executable``.
+    Another release is passed over: the tests state what 1.8.7 answers.
     """
-    chosen = os.environ.get("MESOS_ADAPTER_TEST_CONSUL")
-    if chosen:
-        return chosen
-    beside_python = Path(sys.executable).parent / "consul"
-    if beside_python.is_file():
-        return str(beside_python)
-    return shutil.which("consul")
+    candidates = [
+        os.environ.get("MESOS_ADAPTER_TEST_CONSUL"),
+        str(Path(sys.executable).parent / "consul"),
+        shutil.which("consul"),
+    ]
+    for candidate in candidates:
+        if candidate and _reports_version(candidate):
+            return candidate
+    return None
+
+
+def _reports_version(path: str) -> bool:
+    try:
+        out = subprocess.run(
+            [path, "version"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except OSError:
+        return False
+    return out.startswith(f"Consul v{VERSION}")
 
 
 def free_ports(count: int) -> list[int]:
